@@ -1,0 +1,68 @@
+"""The ``stash-sense`` command line.
+
+Each command group lives in its own module and registers a Typer app here. Command modules
+import heavy libraries (dlib, MediaPipe, PyAV) inside the command functions so that
+``stash-sense --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+
+import typer
+
+app = typer.Typer(
+    name="stash-sense",
+    help="Identify performers in Stash scenes by face recognition.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# (module, group name or None for top-level commands, help)
+_GROUPS: list[tuple[str, str | None, str]] = [
+    ("db", "db", "Build, inspect and maintain the performer face database."),
+    ("identify", "identify", "Identify performers in images and scenes."),
+    ("evaluate", "eval", "Measure accuracy on labelled data."),
+    ("bench", "bench", "Measure speed."),
+    ("samplelib", "samplelib", "Render a sample library of scenes with known performers."),
+    ("emulator", "emulator", "Run the Stash emulator (tests and demo only)."),
+    ("serve", None, "Run the sidecar HTTP API."),
+    ("benchmark", None, "Benchmark identification against a Stash library."),
+    ("demo", None, "Run the end-to-end demo on the embedded default data."),
+]
+
+
+def _register() -> None:
+    for module_name, group, help_text in _GROUPS:
+        try:
+            module = importlib.import_module(f"stash_sense.cli.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"stash_sense.cli.{module_name}":
+                continue  # that command group is not part of this build
+            raise
+        sub = getattr(module, "app")
+        if group is None:
+            for command in sub.registered_commands:
+                app.registered_commands.append(command)
+        else:
+            app.add_typer(sub, name=group, help=help_text)
+
+
+_register()
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages to stderr."),
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else getattr(logging, os.environ.get("STASH_SENSE_LOG_LEVEL", "WARNING")),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def main() -> None:
+    app()
