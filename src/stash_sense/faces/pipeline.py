@@ -1,0 +1,159 @@
+"""Image -> faces: detect, fit landmarks, align, score quality, embed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .align import BLAZEFACE_TO_DLIB_SCALE, LandmarkAligner, plausible_landmarks, to_dlib_square
+from .detect import FaceDetector, default_detector
+from .embed import DlibResNetEmbedder, FaceEmbedder
+from .imageio import ImageReadError, decode_image
+from .quality import face_quality
+from .types import Box, DetectedFace, Face, ImageFaces
+
+WHOLE_IMAGE = "whole-image"
+# Central squares tried, largest first, when a headshot is too tight for any detector.
+_WHOLE_IMAGE_SCALES = (0.9, 0.75, 0.6, 1.05)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What a face DB must agree with to be searched with these embeddings."""
+
+    model: str
+    dim: int
+    preprocessing: str
+    normalized: bool
+    detector: str
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineOptions:
+    min_face_size: int = 20  # px, the face box's shorter side
+    min_detector_score: float = 0.5
+    expect_single_face: bool = False  # performer images: keep the main face, fit one if none is found
+    embed: bool = True
+    keep_crops: bool = False
+
+
+class FacePipeline:
+    """Detector, aligner and embedder; each model loads lazily on first use."""
+
+    def __init__(
+        self,
+        detector: FaceDetector | None = None,
+        embedder: FaceEmbedder | None = None,
+        aligner: LandmarkAligner | None = None,
+    ) -> None:
+        self.detector = detector or default_detector()
+        self.embedder = embedder or DlibResNetEmbedder()
+        self.aligner = aligner or LandmarkAligner()
+
+    @property
+    def info(self) -> ModelInfo:
+        e = self.embedder
+        return ModelInfo(e.model_name, e.dim, e.preprocessing, e.normalized, self.detector.name)
+
+    def load(self) -> None:
+        self.detector.load()
+        self.aligner.load()
+        self.embedder.load()
+
+    # -- stages -----------------------------------------------------------------------------
+
+    def detect(self, image: np.ndarray, options: PipelineOptions = PipelineOptions()) -> list[DetectedFace]:
+        found = [
+            d
+            for d in self.detector.detect(image)
+            if d.score >= options.min_detector_score and min(d.box.w, d.box.h) >= options.min_face_size
+        ]
+        found.sort(key=lambda d: d.box.area, reverse=True)
+        return found
+
+    @staticmethod
+    def main_face(detected: list[DetectedFace], width: int, height: int) -> list[DetectedFace]:
+        """The one face of a single-subject photo: large and central beats large at the edge."""
+        if len(detected) <= 1:
+            return detected
+        cx, cy, diag = width / 2.0, height / 2.0, float(np.hypot(width, height))
+
+        def score(d: DetectedFace) -> float:
+            off = np.hypot(d.box.x + d.box.w / 2.0 - cx, d.box.y + d.box.h / 2.0 - cy) / diag
+            return d.box.area * (1.0 - off) ** 2
+
+        return [max(detected, key=score)]
+
+    def align(self, image: np.ndarray, detected: DetectedFace) -> Face:
+        scale = 1.0 if detected.detector.startswith("dlib") else BLAZEFACE_TO_DLIB_SCALE
+        rect = to_dlib_square(detected.box, scale)
+        landmarks, shape = self.aligner.landmarks(image, rect)
+        chip = self.aligner.chip(image, shape)
+        quality, parts = face_quality(float(rect[2] - rect[0]), chip, landmarks)
+        return Face(
+            box=detected.box,
+            score=detected.score,
+            detector=detected.detector,
+            landmarks=landmarks,
+            quality=quality,
+            quality_parts=parts,
+            crop=chip,
+        )
+
+    def fit_whole_image(self, image: np.ndarray) -> Face | None:
+        """One face in an image no detector could read (a tight headshot): fit landmarks in
+        central squares and keep the first geometrically plausible fit."""
+        h, w = image.shape[:2]
+        side = min(h, w)
+        for scale in _WHOLE_IMAGE_SCALES:
+            box = Box(int((w - side) / 2), int((h - side) / 2), side, side)
+            rect = to_dlib_square(box, scale)
+            landmarks, shape = self.aligner.landmarks(image, rect)
+            ok, _ = plausible_landmarks(landmarks, rect)
+            if ok:
+                chip = self.aligner.chip(image, shape)
+                quality, parts = face_quality(float(rect[2] - rect[0]), chip, landmarks)
+                x0, y0, x1, y1 = rect
+                fbox = Box(max(0, x0), max(0, y0), min(w, x1) - max(0, x0), min(h, y1) - max(0, y0))
+                return Face(fbox, 0.0, WHOLE_IMAGE, landmarks, quality, parts, crop=chip)
+        return None
+
+    # -- whole images -----------------------------------------------------------------------
+
+    def analyze(self, image: np.ndarray, options: PipelineOptions = PipelineOptions()) -> list[Face]:
+        detected = self.detect(image, options)
+        if options.expect_single_face:
+            detected = self.main_face(detected, image.shape[1], image.shape[0])
+        faces = [self.align(image, d) for d in detected]
+        if not faces and options.expect_single_face:
+            fitted = self.fit_whole_image(image)
+            faces = [fitted] if fitted is not None else []
+        if options.embed and faces:
+            vectors = self.embedder.embed([f.crop for f in faces])
+            for face, vec in zip(faces, vectors):
+                face.embedding = vec
+        if not options.keep_crops:
+            for face in faces:
+                face.crop = None
+        return faces
+
+    def analyze_file(self, path: str | Path, options: PipelineOptions = PipelineOptions()) -> ImageFaces:
+        """Never raises for bad input: the error is reported in ``ImageFaces.error``."""
+        try:
+            image = decode_image(path)
+        except ImageReadError as exc:
+            return ImageFaces(source=str(path), error=str(exc))
+        result = ImageFaces(source=str(path), width=image.shape[1], height=image.shape[0])
+        result.faces = self.analyze(image, options)
+        return result
+
+    def analyze_bytes(self, data: bytes, name: str, options: PipelineOptions = PipelineOptions()) -> ImageFaces:
+        try:
+            image = decode_image(data, name=name)
+        except ImageReadError as exc:
+            return ImageFaces(source=name, error=str(exc))
+        result = ImageFaces(source=name, width=image.shape[1], height=image.shape[0])
+        result.faces = self.analyze(image, options)
+        return result
