@@ -1,0 +1,276 @@
+"""``stash-sense db``: build, inspect and maintain the performer face database.
+
+Every command accepts ``--json``: exactly one JSON object is then printed on stdout (also on
+failure, as ``{"ok": false, "error": ...}``); progress and logs go to stderr. Failures exit with
+status 1 and a one-line message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext, redirect_stdout
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)
+
+# Longest list shown in full in human-readable summaries.
+_LIST_PREVIEW = 10
+_DB_OPTION_HELP = "Face DB directory (holds performers.db, faces.index, manifest.json)."
+
+
+def _print_json(data: dict[str, Any]) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def _fail(message: str, as_json: bool, *, error_type: str = "error", extra: dict[str, Any] | None = None) -> NoReturn:
+    if as_json:
+        _print_json({"ok": False, "error": message, "error_type": error_type, **(extra or {})})
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+@contextmanager
+def _user_errors(as_json: bool) -> Iterator[None]:
+    """Turn the errors a user can act on into a message and exit status 1."""
+    from stash_sense.facedb.errors import FaceDBError
+
+    try:
+        yield
+    except (FaceDBError, ValueError, KeyError, OSError) as exc:
+        logging.getLogger(__name__).debug("command failed", exc_info=True)
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        _fail(str(message), as_json, error_type=type(exc).__name__)
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_format_value(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, list):
+        shown = ", ".join(_format_value(v) for v in value[:_LIST_PREVIEW]) or "-"
+        return shown if len(value) <= _LIST_PREVIEW else f"{shown}, … ({len(value) - _LIST_PREVIEW} more)"
+    return "-" if value is None else str(value)
+
+
+@app.command()
+def build(
+    from_folder: Path | None = typer.Option(
+        None,
+        "--from-folder",
+        help="Folder of labelled photos: one sub-folder per performer (<name>/<images>).",
+    ),
+    out: Path = typer.Option(..., "--out", help="Face DB directory to create, or to resume building."),
+    max_faces_per_performer: int | None = typer.Option(
+        None, "--max-faces-per-performer", min=1, help="Keep at most this many faces per performer."
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress on stderr."),
+    as_json: bool = typer.Option(False, "--json", help="Print the build report as one JSON object."),
+) -> None:
+    """Build (or resume building) a face DB from a source of labelled faces."""
+    # One source per build; --from-stash and --from-stashbox will join --from-folder here.
+    if from_folder is None:
+        _fail("choose what to build from: --from-folder DIR", as_json, error_type="UsageError")
+    if not from_folder.is_dir():
+        _fail(f"--from-folder {from_folder} is not a directory", as_json, error_type="FileNotFoundError")
+    try:
+        from stash_sense.facedb.build import build_from_folder
+    except ModuleNotFoundError as exc:
+        if exc.name != "stash_sense.facedb.build":
+            raise
+        _fail("building a face DB is not available in this installation", as_json, error_type="ModuleNotFoundError")
+    # With --json, stdout carries only the report: anything the builder prints goes to stderr.
+    quiet_stdout = redirect_stdout(sys.stderr) if as_json else nullcontext()
+    try:
+        with _user_errors(as_json), quiet_stdout:
+            report = build_from_folder(
+                from_folder, out, max_faces_per_performer=max_faces_per_performer, progress=progress
+            )
+    except Exception as exc:  # noqa: BLE001 - detectors, worker pools and file I/O: report, keep the details for -v
+        logging.getLogger(__name__).debug("face DB build failed", exc_info=True)
+        _fail(
+            f"face DB build failed: {type(exc).__name__}: {exc} (run `stash-sense -v db build ...` for details; "
+            "re-running resumes where it stopped)",
+            as_json,
+            error_type=type(exc).__name__,
+        )
+    data = report.model_dump(mode="json")
+    if as_json:
+        _print_json({"ok": True, **data})
+        return
+    console = _console()
+    console.print(f"[bold]Built face DB[/bold] {out}")
+    for key, value in data.items():
+        console.print(f"  {key.replace('_', ' ')}: {_format_value(value)}")
+
+
+@app.command()
+def optimize(
+    db: Path = typer.Option(..., "--db", help=_DB_OPTION_HELP),
+    min_faces: int = typer.Option(..., "--min-faces", min=0, help="Keep performers with at least this many faces."),
+    out: Path = typer.Option(..., "--out", help="Directory for the optimized copy (the source is left untouched)."),
+    max_faces_per_performer: int | None = typer.Option(
+        None, "--max-faces-per-performer", min=1, help="Also keep only each performer's best N faces."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace an existing face DB at --out."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+) -> None:
+    """Export a filtered copy of a face DB (performers with at least --min-faces faces)."""
+    with _user_errors(as_json):
+        from stash_sense.facedb.optimize import optimize_db
+
+        manifest = optimize_db(
+            db, out, min_faces=min_faces, max_faces_per_performer=max_faces_per_performer, overwrite=force
+        )
+    origin = manifest.optimized_from or {}
+    data = {
+        "ok": True,
+        "source": str(db),
+        "out": str(out),
+        "db_version": manifest.db_version,
+        "min_faces": min_faces,
+        "max_faces_per_performer": max_faces_per_performer,
+        "before": {"performers": origin.get("performers_before"), "faces": origin.get("faces_before")},
+        "after": manifest.counts.model_dump(),
+    }
+    if as_json:
+        _print_json(data)
+        return
+    counts = manifest.counts
+    _console().print(
+        f"Wrote {out} (version {manifest.db_version}): {counts.performers} of {origin.get('performers_before')} "
+        f"performers, {counts.faces} of {origin.get('faces_before')} faces; {db} is unchanged."
+    )
+
+
+@app.command()
+def stats(
+    db: Path = typer.Option(..., "--db", help=_DB_OPTION_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the statistics as one JSON object."),
+) -> None:
+    """Face-count distribution of performers and body/tattoo coverage."""
+    with _user_errors(as_json):
+        from stash_sense.facedb.stats import stats_for_directory
+
+        result = stats_for_directory(db)
+    if as_json:
+        _print_json({"ok": True, "db": str(db), **result.model_dump()})
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Faces per performer — {db}")
+    table.add_column("faces", justify="right")
+    table.add_column("performers", justify="right")
+    table.add_column("%", justify="right")
+    for bucket, share in result.buckets.items():
+        table.add_row(bucket, str(share.count), f"{share.percent:.2f}")
+    console = _console()
+    console.print(table)
+    console.print(
+        f"{result.performers} performers, {result.faces} faces "
+        f"({result.mean_faces_per_performer:.2f} per performer, {result.performers_with_faces} with faces)"
+    )
+    console.print(f"body data: {result.body.count} ({result.body.percent:.2f}%)")
+    console.print(f"tattoo data: {result.tattoos.count} ({result.tattoos.percent:.2f}%)")
+
+
+@app.command()
+def info(
+    db: Path = typer.Option(..., "--db", help=_DB_OPTION_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+) -> None:
+    """Summary of a face DB's manifest: version, counts, model, detector, sources, files."""
+    with _user_errors(as_json):
+        from stash_sense.facedb.manifest import load_manifest
+
+        manifest = load_manifest(db)
+    files: dict[str, dict[str, Any]] = {}
+    for name, sha in manifest.files.items():
+        path = db / name
+        files[name] = {
+            "sha256": sha,
+            "present": path.is_file(),
+            "size": path.stat().st_size if path.is_file() else None,
+        }
+    data = {
+        "ok": True,
+        "db": str(db),
+        "db_version": manifest.db_version,
+        "format_version": manifest.format_version,
+        "created_at": manifest.created_at,
+        "counts": manifest.counts.model_dump(),
+        "embedding": manifest.embedding.model_dump(),
+        "detector": manifest.detector,
+        "sources": manifest.sources,
+        "index": manifest.index.model_dump() if manifest.index else None,
+        "files": files,
+        "calibration": manifest.calibration,
+        "optimized_from": manifest.optimized_from,
+    }
+    if as_json:
+        _print_json(data)
+        return
+    from rich.table import Table
+
+    table = Table(show_header=False, title=f"Face DB {db}")
+    table.add_column(style="bold")
+    table.add_column()
+    embedding = manifest.embedding
+    rows = [
+        ("version", manifest.db_version),
+        ("created", manifest.created_at),
+        ("performers", str(manifest.counts.performers)),
+        ("with faces", str(manifest.counts.performers_with_faces)),
+        ("faces", str(manifest.counts.faces)),
+        ("model", f"{embedding.model} (dim {embedding.dim}, {embedding.preprocessing}, {embedding.metric})"),
+        ("detector", manifest.detector),
+        ("index", _format_value(data["index"])),
+        ("sources", _format_value(manifest.sources)),
+        ("calibration", ", ".join(sorted(manifest.calibration)) or "none"),
+    ]
+    if manifest.optimized_from:
+        rows.append(("optimized from", _format_value(manifest.optimized_from)))
+    for name, entry in files.items():
+        size = f"{entry['size']:,} bytes" if entry["present"] else "MISSING"
+        rows.append((name, f"{size}, sha256 {entry['sha256'][:16]}…"))
+    for key, value in rows:
+        table.add_row(key, value)
+    _console().print(table)
+
+
+@app.command()
+def verify(
+    db: Path = typer.Option(..., "--db", help=_DB_OPTION_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
+) -> None:
+    """Check every file against the manifest's sha256, SQLite integrity and the index size."""
+    from stash_sense.facedb.verify import verify_db
+
+    report = verify_db(db)
+    if as_json:
+        _print_json(report.model_dump())
+    else:
+        for check in report.files:
+            status = "ok" if check.ok else "FAILED"
+            typer.echo(f"{check.name}: {status}")
+        if report.sqlite_integrity is not None:
+            typer.echo(f"SQLite integrity: {report.sqlite_integrity}")
+        if report.index_vectors is not None:
+            typer.echo(f"index: {report.index_vectors} vectors for {report.faces} faces")
+    if not report.ok:
+        typer.echo(f"face DB {db} failed verification:", err=True)
+        for problem in report.problems:
+            typer.echo(f"  - {problem}", err=True)
+        raise typer.Exit(1)
+    if not as_json:
+        typer.echo(f"face DB {db} (version {report.db_version}) verified OK")
