@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .align import BLAZEFACE_TO_DLIB_SCALE, LandmarkAligner, plausible_landmarks, to_dlib_square
-from .detect import FaceDetector, default_detector
+from .align import BLAZEFACE_TO_DLIB_SCALE, CHIP_SIZE, LandmarkAligner, box_from_landmarks, plausible_landmarks, to_dlib_square
+from .detect import BlazeFaceDetector, FaceDetector, default_detector
 from .embed import DlibResNetEmbedder, FaceEmbedder
 from .imageio import ImageReadError, decode_image
 from .quality import face_quality
@@ -16,7 +16,8 @@ from .types import Box, DetectedFace, Face, ImageFaces
 
 WHOLE_IMAGE = "whole-image"
 # Central squares tried, largest first, when a headshot is too tight for any detector.
-_WHOLE_IMAGE_SCALES = (0.9, 0.75, 0.6, 1.05)
+_WHOLE_IMAGE_SCALES = (1.0, 0.8, 0.6)
+_REFINE_STEPS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,7 @@ class FacePipeline:
         self.detector = detector or default_detector()
         self.embedder = embedder or DlibResNetEmbedder()
         self.aligner = aligner or LandmarkAligner()
+        self._chip_checker = BlazeFaceDetector(full_range=False, min_confidence=0.4)
 
     @property
     def info(self) -> ModelInfo:
@@ -103,26 +105,56 @@ class FacePipeline:
         )
 
     def fit_whole_image(self, image: np.ndarray) -> Face | None:
-        """One face in an image no detector could read (a tight headshot): fit landmarks in
-        central squares and keep the first geometrically plausible fit."""
+        """One face in an image no detector could read (a tight headshot).
+
+        Landmarks are fitted in a few central squares; each fit is refined by re-deriving the
+        box the landmarks imply and fitting again, and the most self-consistent plausible fit
+        wins. The predictor always returns *some* points, so implausible geometry is refused.
+        """
         h, w = image.shape[:2]
         side = min(h, w)
+        centre_box = Box(int((w - side) / 2), int((h - side) / 2), side, side)
+        best: tuple[float, tuple[int, int, int, int], np.ndarray, object] | None = None
         for scale in _WHOLE_IMAGE_SCALES:
-            box = Box(int((w - side) / 2), int((h - side) / 2), side, side)
-            rect = to_dlib_square(box, scale)
+            rect = to_dlib_square(centre_box, scale)
             landmarks, shape = self.aligner.landmarks(image, rect)
+            drift = float("inf")
+            for _ in range(_REFINE_STEPS):
+                refined = box_from_landmarks(landmarks)
+                if refined[2] - refined[0] < 16:
+                    break
+                new_landmarks, new_shape = self.aligner.landmarks(image, refined)
+                drift = float(np.abs(new_landmarks - landmarks).max()) / max(1.0, refined[2] - refined[0])
+                rect, landmarks, shape = refined, new_landmarks, new_shape
+                if drift < 0.01:
+                    break
             ok, _ = plausible_landmarks(landmarks, rect)
-            if ok:
-                chip = self.aligner.chip(image, shape)
-                quality, parts = face_quality(float(rect[2] - rect[0]), chip, landmarks)
-                x0, y0, x1, y1 = rect
-                fbox = Box(max(0, x0), max(0, y0), min(w, x1) - max(0, x0), min(h, y1) - max(0, y0))
-                return Face(fbox, 0.0, WHOLE_IMAGE, landmarks, quality, parts, crop=chip)
-        return None
+            if ok and (best is None or drift < best[0]):
+                best = (drift, rect, landmarks, shape)
+        if best is None or best[0] > 0.08:
+            return None
+        _, rect, landmarks, shape = best
+        chip = self.aligner.chip(image, shape)
+        if not self._chip_shows_face(chip):
+            return None
+        quality, parts = face_quality(float(rect[2] - rect[0]), chip, landmarks)
+        x0, y0, x1, y1 = rect
+        fbox = Box(max(0, x0), max(0, y0), min(w, x1) - max(0, x0), min(h, y1) - max(0, y0))
+        return Face(fbox, 0.0, WHOLE_IMAGE, landmarks, quality, parts, crop=chip)
+
+    def _chip_shows_face(self, chip: np.ndarray) -> bool:
+        """An aligned chip of a real face is centred and upright: any face detector finds it.
+        Noise, textures and cartoons fitted by the landmark predictor are refused here."""
+        import cv2
+
+        big = cv2.resize(chip, (CHIP_SIZE * 2, CHIP_SIZE * 2), interpolation=cv2.INTER_LINEAR)
+        return bool(self._chip_checker.detect(big))
 
     # -- whole images -----------------------------------------------------------------------
 
     def analyze(self, image: np.ndarray, options: PipelineOptions = PipelineOptions()) -> list[Face]:
+        # dlib's bindings need C-contiguous uint8 RGB (slices and views are not).
+        image = np.ascontiguousarray(image, dtype=np.uint8)
         detected = self.detect(image, options)
         if options.expect_single_face:
             detected = self.main_face(detected, image.shape[1], image.shape[0])

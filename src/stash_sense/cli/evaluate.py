@@ -1,0 +1,142 @@
+"""``stash-sense eval``: accuracy on labelled photos (out-of-sample figures only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ._common import emit_json, err_console, fail
+
+app = typer.Typer(no_args_is_help=True)
+
+
+def _embeddings(paths: list[Path], flip: bool, workers: int | None) -> dict:
+    from ..evaluation.embedcache import EmbeddingCache
+    from ..faces.detect import default_detector
+    from ..faces.parallel import FaceWorkerPool
+
+    pool = FaceWorkerPool(workers)
+    try:
+        cache = EmbeddingCache("dlib-resnet-v1", default_detector().name)
+        found = cache.get(sorted(set(paths)), pool)
+    finally:
+        pool.close()
+    return {p: e.vector(flip) for p, e in found.items()}
+
+
+def _calibration(flip: bool, file: Path | None):
+    import json
+
+    from ..matching.calibration import Calibration, load_default_calibration
+
+    if file is not None:
+        return Calibration.from_dict(json.loads(file.read_text()))
+    return load_default_calibration("dlib-resnet-v1" + ("+flip" if flip else ""))
+
+
+@app.command("verify")
+def verify(
+    pairs: Path = typer.Option(..., exists=True, dir_okay=False, help="LFW pairs.txt"),
+    images: list[Path] = typer.Option(..., help="Folder(s) of <Name>/<Name>_NNNN.jpg; repeatable."),
+    folds: str = typer.Option("1-2", help="Folds to report, e.g. 1-2 or 1,3."),
+    fit_images: list[Path] = typer.Option(
+        [], help="Extra folder(s) holding the images of the threshold-fitting folds (default: <pairs dir>/tuning)."
+    ),
+    flip: bool = typer.Option(False, help="Average each descriptor with its mirror image's."),
+    workers: int = typer.Option(0, help="Worker processes (0: all cores)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """LFW-protocol verification: threshold fitted on the other folds, reported on FOLDS."""
+    from ..evaluation.verify import evaluate_verification, image_path, parse_folds, read_pairs
+
+    try:
+        fold_list = parse_folds(folds)
+        all_pairs = read_pairs(pairs)
+    except ValueError as exc:
+        fail(str(exc))
+    roots = list(images) + (list(fit_images) or [p for p in [pairs.parent / "tuning"] if p.is_dir()])
+    needed = [image_path(roots, *side) for p in all_pairs for side in (p.a, p.b)]
+    emb = _embeddings([p for p in needed if p is not None], flip, workers or None)
+    report = evaluate_verification(all_pairs, emb, roots, fold_list, embedding_label="dlib-resnet-v1" + ("+flip" if flip else ""))
+    if json_out:
+        emit_json(report)
+        return
+    err_console.print(
+        f"accuracy {report.accuracy:.4f} (on detected pairs {report.accuracy_on_detected:.4f}) at threshold "
+        f"{report.threshold:.3f} fitted on {report.threshold_fitted_on}; {report.pairs} pairs, "
+        f"{report.detection_failures} lost to detection"
+    )
+
+
+@app.command("identify")
+def identify(
+    dataset: Path = typer.Option(..., exists=True, file_okay=False, help="Folder of <identity>/<images>."),
+    gallery_per_identity: int = typer.Option(1, min=1, help="Gallery images per identity (first K by file name)."),
+    distractors: Path | None = typer.Option(None, exists=True, file_okay=False, help="Extra gallery identities, never probed."),
+    min_confidence: float | None = typer.Option(None, min=0.0, max=1.0, help="Acceptance threshold (default: calibrated operating point)."),
+    max_distance: float = typer.Option(0.6, min=0.0, help="Hard distance ceiling for acceptance."),
+    flip: bool = typer.Option(False, help="Average each descriptor with its mirror image's."),
+    calibration: Path | None = typer.Option(None, exists=True, dir_okay=False, help="Calibration JSON (default: shipped one)."),
+    sweep: bool = typer.Option(False, help="Also report rates over a range of thresholds."),
+    workers: int = typer.Option(0, help="Worker processes (0: all cores)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Open-set identification: top-1/top-5 on known probes, false accepts of unknown probes."""
+    from ..evaluation.identify import evaluate_identification, make_split
+    from ..matching import MatchParams
+    from ..photos import list_identities
+
+    try:
+        data = list_identities(dataset)
+        extra = list_identities(distractors) if distractors else None
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    split = make_split(data, gallery_per_identity, extra)
+    paths = [p for imgs in split.gallery.values() for p in imgs] + [p for _, p in split.known_probes + split.unknown_probes]
+    emb = _embeddings(paths, flip, workers or None)
+    cal = _calibration(flip, calibration)
+    report = evaluate_identification(
+        split,
+        emb,
+        cal,
+        MatchParams(max_distance=max_distance, min_confidence=min_confidence),
+        embedding_label="dlib-resnet-v1" + ("+flip" if flip else ""),
+        sweep=[round(x, 2) for x in [0.05 * i for i in range(1, 20)]] if sweep else None,
+    )
+    if json_out:
+        emit_json(report)
+        return
+    err_console.print(
+        f"top-1 {report.top1:.4f}  top-5 {report.top5:.4f}  accepted-correct {report.accepted_correct_rate:.4f}  "
+        f"unknown false-accept {report.unknown_false_accept_rate:.4f}  (min_confidence {report.min_confidence:.2f}; "
+        f"{report.known_probes} known, {report.unknown_probes} unknown probes, {report.gallery_identities} gallery identities)"
+    )
+
+
+@app.command("calibrate")
+def calibrate(
+    tuning: Path = typer.Option(..., exists=True, file_okay=False, help="LFW tuning folder (identities + strangers)."),
+    people: Path = typer.Option(..., exists=True, file_okay=False, help="LFW people folder (only its identity NAMES are read, to tell known from strangers)."),
+    out: Path = typer.Option(..., help="Where to write the calibration JSON."),
+    flip: bool = typer.Option(False, help="Calibrate flip-averaged descriptors."),
+    target_far: float = typer.Option(0.03, help="Unknown false-accept rate the default operating point aims for."),
+    workers: int = typer.Option(0, help="Worker processes (0: all cores)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Fit the distance->confidence calibration on tuning data only."""
+    from ..evaluation.calibrate import fit_calibration, tuning_split
+    from ..photos import list_identities
+
+    split = tuning_split(list_identities(tuning), {p.name for p in people.iterdir() if p.is_dir()})
+    paths = [p for imgs in split.gallery.values() for p in imgs] + [p for _, p in split.known_probes + split.unknown_probes]
+    emb = _embeddings(paths, flip, workers or None)
+    cal = fit_calibration(split, emb, model="dlib-resnet-v1" + ("+flip" if flip else ""), target_far=target_far)
+    import json
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(cal.to_dict(), indent=2) + "\n")
+    if json_out:
+        emit_json(cal.to_dict())
+    else:
+        err_console.print(f"wrote {out}: default_min_confidence {cal.default_min_confidence:.2f}, metrics {cal.metrics}")

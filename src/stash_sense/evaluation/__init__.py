@@ -1,0 +1,1 @@
+"""Accuracy evaluation on labelled photos (LFW protocol, open-set identification)."""
