@@ -140,3 +140,53 @@ def calibrate(
         emit_json(cal.to_dict())
     else:
         err_console.print(f"wrote {out}: default_min_confidence {cal.default_min_confidence:.2f}, metrics {cal.metrics}")
+
+
+@app.command("scenes")
+def scenes(
+    library: Path = typer.Option(..., exists=True, file_okay=False, help="Rendered sample library (library.json)."),
+    db: Path = typer.Option(..., "--db", help="Face DB directory."),
+    scene_ids: str | None = typer.Option(None, "--scenes", help="Only these scene ids, e.g. 1,2,3."),
+    num_frames: int | None = typer.Option(None, help="Frames per scene (default 60)."),
+    matching_mode: str | None = typer.Option(None, help="frequency, cluster or hybrid."),
+    max_distance: float | None = typer.Option(None, help="Hard distance ceiling."),
+    min_confidence: float | None = typer.Option(None, help="Score a performer needs."),
+    param: list[str] = typer.Option([], "--param", help="Any engine parameter as KEY=VALUE; repeatable."),
+    params_file: Path | None = typer.Option(None, help="JSON file of parameters."),
+    rows: bool = typer.Option(False, help="Include per-scene rows in the JSON."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Precision/recall of scene identification on a sample library, beside a naive baseline."""
+    from ..devtools.samplelib.library import SampleLibraryError, load_library
+    from ..evaluation.scene_eval import evaluate_scenes
+    from ..scenes.engine import SceneEngine
+    from ._common import scene_params
+    from .identify import open_recognizer
+
+    params = scene_params(
+        params_file=str(params_file) if params_file else None, overrides=param, num_frames=num_frames,
+        matching_mode=matching_mode, max_distance=max_distance, min_confidence=min_confidence,
+    )
+    try:
+        lib = load_library(library)
+    except (SampleLibraryError, OSError, ValueError) as exc:
+        fail(f"cannot load library {library}: {exc}")
+    engine = SceneEngine(open_recognizer(db))
+    ids = [s.strip() for s in scene_ids.split(",") if s.strip()] if scene_ids else None
+    try:
+        report = evaluate_scenes(lib, engine, params, scene_ids=ids)
+    except ValueError as exc:
+        fail(str(exc))
+    if json_out:
+        data = report.model_dump(mode="json")
+        if not rows:
+            data.pop("rows")
+        emit_json(data)
+        return
+    err_console.print(
+        f"ours: precision {report.precision:.3f} recall {report.recall:.3f} FP/scene {report.false_positives_per_scene:.2f} "
+        f"({report.seconds_per_scene:.1f}s/scene)\nnaive baseline: precision {report.baseline['precision']:.3f} "
+        f"recall {report.baseline['recall']:.3f} FP/scene {report.baseline['false_positives_per_scene']:.2f}"
+    )
+    for tier, m in report.by_tier.items():
+        err_console.print(f"  {tier}: precision {m['precision']:.3f} recall {m['recall']:.3f} ({m['scenes']} scenes)")

@@ -1,12 +1,19 @@
-"""``stash-sense identify``: who is in these images (and, later, scenes)."""
+"""``stash-sense identify``: who is in these images and scenes (files, URLs or Stash scenes)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
+from pydantic import BaseModel
 
 from ._common import emit_json, err_console, fail
+
+if TYPE_CHECKING:
+    from ..recognition import Recognizer
+    from ..scenes.params import SceneParams
+    from ..scenes.result import SceneIdentification
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -74,8 +81,12 @@ def image(
 
 @app.command("scene")
 def scene(
-    source: str = typer.Argument(..., help="Video file path or http(s) stream URL."),
+    source: str | None = typer.Argument(None, help="Video file path or http(s) stream URL (not with --stash)."),
     db: Path = typer.Option(..., "--db", help="Face DB directory."),
+    stash: str | None = typer.Option(None, "--stash", help="Stash URL: identify the scene --scene-id of this Stash."),
+    scene_id: str | None = typer.Option(None, "--scene-id", help="With --stash: the Stash scene id."),
+    api_key: str | None = typer.Option(None, "--api-key", envvar="STASH_API_KEY", help="Stash API key (or STASH_API_KEY)."),
+    apply: bool = typer.Option(False, "--apply", help="With --stash: add the identified performers to the scene in Stash."),
     num_frames: int | None = typer.Option(None, help="Frames to sample (default 60)."),
     matching_mode: str | None = typer.Option(None, help="frequency, cluster or hybrid (default hybrid)."),
     max_distance: float | None = typer.Option(None, help="Hard distance ceiling (default 0.6)."),
@@ -87,16 +98,40 @@ def scene(
     screenshot: str | None = typer.Option(None, help="Screenshot (file or URL), the last resort."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Identify the performers in one scene."""
-    from ..scenes.engine import SceneEngine
-    from ..scenes.sources import FrameSourceError, open_frame_source
+    """Identify the performers in one scene: a video file or URL, or a Stash scene (--stash URL --scene-id ID).
+
+    From Stash, the video is streamed (sprites, then the screenshot, when it cannot be read); --apply then adds
+    the identified performers that Stash has to the scene (never creating performers).
+    """
     from ._common import scene_params
 
+    if stash is not None:
+        misplaced = [flag for flag, given in (("SOURCE", source), ("--sprite-vtt", sprite_vtt),
+                     ("--sprite-image", sprite_image), ("--screenshot", screenshot)) if given]
+        if misplaced:
+            fail(f"{', '.join(misplaced)} cannot be combined with --stash: Stash provides the scene's media")
+        if not scene_id:
+            fail("--stash needs --scene-id ID (the Stash scene to identify)")
+    else:
+        if scene_id or apply:
+            fail("--scene-id and --apply need --stash URL")
+        if source is None:
+            fail("give a video file or stream URL, or --stash URL --scene-id ID")
     params = scene_params(
         params_file=str(params_file) if params_file else None, overrides=param, num_frames=num_frames,
         matching_mode=matching_mode, max_distance=max_distance, min_confidence=min_confidence,
     )
     recognizer = open_recognizer(db)
+    if stash is not None:
+        outcome = identify_stash_scene(recognizer, stash, scene_id, api_key=api_key, params=params, apply=apply)
+        if json_out:
+            emit_json(outcome)
+        else:
+            _print_stash_outcome(outcome)
+        return
+    from ..scenes.engine import SceneEngine
+    from ..scenes.sources import FrameSourceError, open_frame_source
+
     try:
         src = open_frame_source(source, sprite_vtt=sprite_vtt, sprite_image=sprite_image, screenshot=screenshot)
     except FrameSourceError as exc:
@@ -110,6 +145,10 @@ def scene(
     if json_out:
         emit_json(result)
         return
+    _print_result(result)
+
+
+def _print_result(result) -> None:
     err_console.print(
         f"[bold]{result.source}[/]: {result.totals.frames_analysed} frames, {result.totals.faces_after_filter} faces, "
         f"{result.totals.persons_clustered} persons, {result.timings.get('total', 0):.1f}s"
@@ -118,3 +157,144 @@ def scene(
         err_console.print("  no performer identified")
     for r in result.performers:
         err_console.print(f"  {r.name}  score {r.score:.2f}  confidence {r.confidence:.0%}  d={r.distance:.3f}  in {r.unique_frames} frames")
+
+
+def _print_stash_outcome(outcome) -> None:
+    _print_result(outcome.result)
+    for match in outcome.matches:
+        if match.stash_performer_id is None:
+            err_console.print(f"  [yellow]{match.name} is not in Stash[/] (identities: {', '.join(match.identities) or '-'})")
+        else:
+            err_console.print(f"  {match.name} = Stash performer {match.stash_performer_id} ({match.stash_name}, via {match.via})")
+    applied = outcome.applied
+    if applied is None:
+        if outcome.matches:
+            err_console.print("  (not changed in Stash: add --apply to tag the scene)")
+        return
+    if applied.added:
+        err_console.print(f"[green]added to scene {outcome.scene_id}:[/] {', '.join(applied.added)}")
+    if applied.already_tagged:
+        err_console.print(f"already tagged: {', '.join(applied.already_tagged)}")
+    if applied.not_in_stash:
+        err_console.print(f"[yellow]not in Stash, not added:[/] {', '.join(applied.not_in_stash)}")
+
+
+# -- Stash scenes ------------------------------------------------------------------------------
+
+
+class StashMatch(BaseModel):
+    """An identified performer and the Stash performer it is (``stash_performer_id`` None: not in Stash)."""
+
+    name: str
+    performer_id: str  # the face DB identity the engine reported
+    identities: list[str]
+    stash_performer_id: str | None = None
+    stash_name: str | None = None
+    via: str | None = None  # "local" (this Stash's own id) or "stash_id" (a stash-box link)
+    ambiguous: list[str] = []  # other Stash performers carrying the same identity
+
+
+class StashApplied(BaseModel):
+    added: list[str]  # names
+    already_tagged: list[str]
+    not_in_stash: list[str]
+    performer_ids_after: list[str]
+
+
+class StashSceneOutcome(BaseModel):
+    stash_url: str
+    scene_id: str
+    title: str | None = None
+    performers_before: list[str]  # Stash performer ids
+    result: Any  # SceneIdentification (Any keeps this module free of heavy imports)
+    matches: list[StashMatch]
+    applied: StashApplied | None = None
+
+
+def identify_stash_scene(
+    recognizer: Recognizer, url: str, scene_id: str, *, api_key: str | None, params: SceneParams, apply: bool
+) -> StashSceneOutcome:
+    """Fetch the scene, stream its media, identify, map to Stash performers, optionally tag.
+
+    Every failure (Stash unreachable, wrong key, unknown scene, no media) ends the command with
+    one clear line that never contains the API key.
+    """
+    from ..scenes.engine import SceneEngine
+    from ..scenes.sources import FrameSourceError
+    from ..stash.client import StashClient
+    from ..stash.errors import StashError
+    from ..stash.identities import StashPerformerFinder
+    from ..stash.media import StashBridge, open_scene_frames
+    from ..stash.ratelimit import Priority
+    from ..stash.redaction import Redactor
+
+    scrub = Redactor([api_key])
+    try:
+        client = StashClient(url, api_key)
+    except (ValueError, TypeError) as exc:
+        fail(scrub(str(exc)))
+    with StashBridge() as bridge:
+        try:
+            scene = bridge.run(client.find_scene(scene_id, priority=Priority.HIGH))
+            tagged = _tagged_identities(scene, client.graphql_url)
+            params = params.model_copy(update={"tagged_performers": sorted(set(params.tagged_performers) | tagged)})
+            with open_scene_frames(bridge, client, scene, priority=Priority.HIGH) as source:
+                result = SceneEngine(recognizer).identify(source, params)
+            result.source = f"Stash scene {scene.id}: {result.source}"
+            finder = StashPerformerFinder(client, priority=Priority.HIGH)
+            matches = []
+            for performer in result.performers:
+                identities = [f"{i['endpoint']}#{i['stash_id']}" for i in performer.stash_ids]
+                found = bridge.run(finder.find(performer.name, identities))
+                matches.append(StashMatch(
+                    name=performer.name, performer_id=performer.performer_id, identities=identities,
+                    stash_performer_id=found.performer_id, stash_name=found.stash_name, via=found.via,
+                    ambiguous=list(found.ambiguous),
+                ))
+            before = [p.id for p in scene.performers]
+            applied = _apply(bridge, client, scene.id, before, matches) if apply else None
+        except StashError as exc:
+            fail(scrub(str(exc)))
+        except FrameSourceError as exc:
+            fail(scrub(str(exc)))
+        finally:
+            bridge.run(client.aclose())
+    return StashSceneOutcome(
+        stash_url=client.url, scene_id=scene.id, title=scene.title, performers_before=before, result=result,
+        matches=matches, applied=applied,
+    )
+
+
+def _tagged_identities(scene: Any, graphql_url: str) -> set[str]:
+    """Identity strings of the scene's current performers, as the face DB spells them, so the
+    engine can give already-tagged performers their small boost."""
+    from ..stash.models import normalize_endpoint
+
+    own = normalize_endpoint(graphql_url)
+    out: set[str] = set()
+    for performer in scene.performers:
+        out.add(f"{own}#{performer.id}")
+        for sid in performer.stash_ids:
+            try:
+                out.add(f"{normalize_endpoint(sid.endpoint)}#{sid.stash_id}")
+            except ValueError:
+                continue
+    return out
+
+
+def _apply(bridge: Any, client: Any, scene_id: str, before: list[str], matches: list[StashMatch]) -> StashApplied:
+    """Add the identified performers Stash has to the scene (bulkSceneUpdate ADD: nothing removed)."""
+    from ..stash.ratelimit import Priority
+
+    new = [m for m in matches if m.stash_performer_id is not None and m.stash_performer_id not in before]
+    after = list(before)
+    if new:
+        ids = list(dict.fromkeys(m.stash_performer_id for m in new if m.stash_performer_id))
+        updated = bridge.run(client.add_performers_to_scenes([scene_id], ids, priority=Priority.CRITICAL))
+        after = next((u.performer_ids for u in updated if u.id == scene_id), after)
+    return StashApplied(
+        added=[m.name for m in new],
+        already_tagged=[m.name for m in matches if m.stash_performer_id is not None and m.stash_performer_id in before],
+        not_in_stash=[m.name for m in matches if m.stash_performer_id is None],
+        performer_ids_after=after,
+    )

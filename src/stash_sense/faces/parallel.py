@@ -11,7 +11,7 @@ import atexit
 import multiprocessing as mp
 import threading
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
@@ -40,6 +40,12 @@ def _analyze_file(args: tuple[str, PipelineOptions]) -> ImageFaces:
 def _embed_chips(chips: list[np.ndarray]) -> np.ndarray:
     assert _worker_pipeline is not None
     return _worker_pipeline.embedder.embed(chips)
+
+
+def _warm(_: int) -> bool:
+    assert _worker_pipeline is not None
+    _worker_pipeline.embedder.load()
+    return True
 
 
 def _call(args: tuple[Callable[[FacePipeline, Any], Any], Any]) -> Any:
@@ -91,6 +97,15 @@ class FaceWorkerPool:
         bounds = np.linspace(0, n, parts + 1).astype(int)
         futures = [self._pool().submit(_embed_chips, chips[a:b]) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
         return np.concatenate([f.result() for f in futures], axis=0)
+
+    def warm(self) -> list[Future]:
+        """Start every worker and load its model now (returns at once), so the first real
+        batch does not pay for process start-up."""
+        return [self._pool().submit(_warm, i) for i in range(self.workers)]
+
+    def submit_chips(self, chips: list[np.ndarray]) -> Future:
+        """Start embedding ``chips`` in a worker; the future's result is an (n, dim) array."""
+        return self._pool().submit(_embed_chips, list(chips))
 
     def close(self) -> None:
         with self._lock:

@@ -12,25 +12,27 @@ from __future__ import annotations
 import base64
 import time
 from collections import defaultdict
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
+from ..faces.detect import BlazeFaceDetector, CascadeDetector, FaceDetector
 from ..faces.parallel import FaceWorkerPool, shared_pool
-from ..faces.pipeline import PipelineOptions
 from ..faces.types import Face
 from ..matching import Candidate, MatchParams
 from ..recognition import Recognizer
 from .cluster import cluster_faces
 from .params import SceneParams
 from .result import CandidateResult, PersonResult, SceneIdentification, SceneTotals
-from .sources.base import FrameSource, sampling_timestamps
+from .sources.base import FrameFailure, FrameSource, sampling_timestamps
 
 # Frames are pulled a few at a time so that 60 4K frames never sit in memory together.
 _FRAME_CHUNK = 6
-# Below this many faces the worker pool's round trip costs more than it saves.
-_POOL_MIN_FACES = 8
+# Faces per embedding job: small enough to keep both workers busy while frames are still
+# being decoded, large enough that the inter-process round trip is negligible.
+_EMBED_BATCH = 12
 
 
 @dataclass(slots=True)
@@ -38,6 +40,14 @@ class _SceneFace:
     frame: int
     timestamp: float
     face: Face
+    thumbnail: bytes | None = None  # JPEG of the aligned chip
+
+
+def _jpeg(chip: np.ndarray | None) -> bytes | None:
+    if chip is None:
+        return None
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(chip, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return buf.tobytes() if ok else None
 
 
 @dataclass(slots=True)
@@ -52,10 +62,30 @@ class _Evidence:
     person: int | None = None
 
 
+@dataclass(slots=True)
+class SceneFaces:
+    """One scene's analysed faces (see :meth:`SceneEngine.analyse`), ready for :meth:`SceneEngine.decide`."""
+
+    source: str  # the frame source's description
+    source_kind: str
+    faces: list[_SceneFace]
+    vecs: np.ndarray  # (len(faces), dim) descriptors, row i for faces[i]
+    faces_detected: int  # before the size/quality filters
+    frames_analysed: int
+    frame_failures: list[FrameFailure]
+    timings: dict[str, float]  # seconds per analysis stage
+    seconds: float  # analysis wall time
+
+
 class SceneEngine:
-    def __init__(self, recognizer: Recognizer, pool: FaceWorkerPool | None = None) -> None:
+    def __init__(self, recognizer: Recognizer, pool: FaceWorkerPool | None = None, detector: FaceDetector | None = None) -> None:
         self.recognizer = recognizer
         self._pool = pool
+        # No HOG fallback in scenes: it costs ~100x BlazeFace on every frame without a face,
+        # and a performer who matters appears in many frames anyway.
+        self.detector = detector or CascadeDetector(
+            [BlazeFaceDetector(full_range=True, min_confidence=0.3), BlazeFaceDetector(full_range=False, min_confidence=0.3)]
+        )
 
     @property
     def pool(self) -> FaceWorkerPool:
@@ -90,18 +120,37 @@ class SceneEngine:
             timings["decode"] += time.perf_counter() - start
             yield from frames
 
-    def _detect(self, source: FrameSource, p: SceneParams, timings: dict[str, float]) -> tuple[list[_SceneFace], int, int]:
+    def _detect_and_embed(
+        self, source: FrameSource, p: SceneParams, timings: dict[str, float]
+    ) -> tuple[list[_SceneFace], np.ndarray, int, int]:
+        """Decode, detect and align frame by frame; aligned chips go to the embedding workers
+        as soon as a batch is ready, so embedding overlaps decoding and detection."""
         pipe = self.recognizer.pipeline
-        options = PipelineOptions(min_face_size=p.min_face_size, min_detector_score=p.min_face_confidence)
+        use_pool = self.pool.workers > 1
         faces: list[_SceneFace] = []
+        pending: list[tuple[int, Future | np.ndarray]] = []  # (first face index, vectors)
+        batch_start = 0
         detected = analysed = 0
+        if use_pool:
+            self.pool.warm()
+
+        def flush() -> None:
+            nonlocal batch_start
+            chips = [f.face.crop for f in faces[batch_start:]]
+            if chips:
+                pending.append((batch_start, self.pool.submit_chips(chips) if use_pool else pipe.embedder.embed(chips)))
+            for f in faces[batch_start:]:
+                f.thumbnail = _jpeg(f.face.crop)
+                f.face.crop = None  # 67 KB each; the JPEG thumbnail is all later stages need
+            batch_start = len(faces)
+
         for frame in self._frames(source, p, timings):
             analysed += 1
             t = time.perf_counter()
             image = np.ascontiguousarray(frame.image)
-            found = pipe.detect(image, PipelineOptions(min_face_size=8, min_detector_score=p.min_face_confidence))
+            found = [d for d in self.detector.detect(image) if d.score >= p.min_face_confidence]
             detected += len(found)
-            usable = [d for d in found if min(d.box.w, d.box.h) >= options.min_face_size]
+            usable = sorted((d for d in found if min(d.box.w, d.box.h) >= p.min_face_size), key=lambda d: -d.box.area)
             timings["detect"] += time.perf_counter() - t
             t = time.perf_counter()
             for d in usable:
@@ -109,52 +158,86 @@ class SceneEngine:
                 if face.quality >= p.min_face_quality:
                     faces.append(_SceneFace(frame.index, frame.timestamp, face))
             timings["align"] += time.perf_counter() - t
-        return faces, detected, analysed
-
-    def _embed(self, faces: list[_SceneFace], timings: dict[str, float]) -> np.ndarray:
+            if len(faces) - batch_start >= _EMBED_BATCH:
+                flush()
+        flush()
         t = time.perf_counter()
-        chips = [f.face.crop for f in faces]
-        if len(chips) >= _POOL_MIN_FACES and self.pool.workers > 1:
-            vecs = self.pool.embed_chips(chips, self.recognizer.pipeline.embedder.dim)
-        else:
-            vecs = self.recognizer.pipeline.embedder.embed(chips)
+        vecs = np.zeros((len(faces), pipe.embedder.dim), dtype=np.float32)
+        for first, result in pending:
+            arr = result.result() if isinstance(result, Future) else result
+            vecs[first : first + len(arr)] = arr
         for f, v in zip(faces, vecs):
             f.face.embedding = v
-        timings["embed"] += time.perf_counter() - t
-        return np.asarray(vecs, dtype=np.float32).reshape(len(faces), -1)
+        timings["embed_wait"] += time.perf_counter() - t
+        return faces, vecs, detected, analysed
 
     # -- the whole scene ---------------------------------------------------------------------
 
     def identify(self, source: FrameSource, params: SceneParams | None = None) -> SceneIdentification:
+        return self.identify_with_faces(source, params)[0]
+
+    def identify_with_faces(
+        self, source: FrameSource, params: SceneParams | None = None
+    ) -> tuple[SceneIdentification, list[tuple[int, np.ndarray]]]:
+        """The identification plus every matched face as (frame index, embedding), for
+        evaluations that compare other matching rules on exactly the same faces."""
         p = params or SceneParams()
-        timings = defaultdict(float)
-        total_start = time.perf_counter()
-        faces, detected, analysed = self._detect(source, p, timings)
-        vecs = self._embed(faces, timings) if faces else np.zeros((0, self.recognizer.pipeline.embedder.dim), np.float32)
+        scene = self.analyse(source, p)
+        result = self.decide(scene, p)
+        return result, [(f.frame, scene.vecs[i]) for i, f in enumerate(scene.faces)]
+
+    def analyse(self, source: FrameSource, params: SceneParams | None = None) -> SceneFaces:
+        """The expensive half of :meth:`identify`: decode, detect, align and embed.
+
+        Depends only on the frame-sampling and face-filter parameters (``num_frames``, the
+        offsets, ``min_face_size``, ``min_face_confidence``, ``min_face_quality``), so callers
+        that try many decision parameters on one scene (the benchmark) analyse it once and
+        call :meth:`decide` for each.
+        """
+        p = params or SceneParams()
+        timings: dict[str, float] = defaultdict(float)
+        start = time.perf_counter()
+        faces, vecs, detected, analysed = self._detect_and_embed(source, p, timings)
+        return SceneFaces(
+            source=source.describe(), source_kind=getattr(source, "kind", "unknown"), faces=faces, vecs=vecs,
+            faces_detected=detected, frames_analysed=analysed,
+            frame_failures=list(getattr(source, "failures", []) or []), timings=dict(timings),
+            seconds=time.perf_counter() - start,
+        )
+
+    def decide(self, scene: SceneFaces, params: SceneParams | None = None) -> SceneIdentification:
+        """The cheap half of :meth:`identify`: cluster the analysed faces into persons, match
+        them and apply the filters. ``params``' sampling and face-filter fields are not applied
+        again (they shaped ``scene`` already)."""
+        p = params or SceneParams()
+        timings = defaultdict(float, scene.timings)
+        start = time.perf_counter()
+        faces, vecs = scene.faces, scene.vecs
 
         t = time.perf_counter()
         clusters = cluster_faces(vecs, [f.frame for f in faces], p.cluster_threshold)
         timings["cluster"] += time.perf_counter() - t
 
         t = time.perf_counter()
-        result = self._decide(source, p, faces, vecs, clusters)
+        result = self._decide(scene.source, scene.source_kind, p, faces, vecs, clusters)
         timings["match"] += time.perf_counter() - t
-        timings["total"] = time.perf_counter() - total_start
+        timings["total"] = scene.seconds + time.perf_counter() - start
         result.timings = {k: round(v, 4) for k, v in timings.items()}
         result.totals = SceneTotals(
             frames_requested=p.num_frames,
-            frames_analysed=analysed,
-            frame_failures=len(getattr(source, "failures", []) or []),
-            faces_detected=detected,
+            frames_analysed=scene.frames_analysed,
+            frame_failures=len(scene.frame_failures),
+            faces_detected=scene.faces_detected,
             faces_after_filter=len(faces),
             persons_clustered=len(clusters),
             persons_considered=result.totals.persons_considered,
         )
-        result.frame_failures = [f"{f.timestamp:.2f}s: {f.reason}" for f in (getattr(source, "failures", []) or [])]
+        result.frame_failures = [f"{f.timestamp:.2f}s: {f.reason}" for f in scene.frame_failures]
         return result
 
     def _decide(
-        self, source: FrameSource, p: SceneParams, faces: list[_SceneFace], vecs: np.ndarray, clusters: list[list[int]]
+        self, source: str, source_kind: str, p: SceneParams, faces: list[_SceneFace], vecs: np.ndarray,
+        clusters: list[list[int]],
     ) -> SceneIdentification:
         rec = self.recognizer
         min_conf = rec.calibration.default_min_confidence if p.min_confidence is None else p.min_confidence
@@ -267,7 +350,7 @@ class SceneEngine:
         )
         diagnostics = sorted(rows.values(), key=lambda r: (r.accepted, r.score), reverse=True)
         return SceneIdentification(
-            source=source.describe(), source_kind=getattr(source, "kind", "unknown"), face_db_version=rec.db.version,
+            source=source, source_kind=source_kind, face_db_version=rec.db.version,
             params=p, performers=final, persons=persons, diagnostics=diagnostics, totals=totals, timings={},
         )
 
@@ -290,12 +373,9 @@ class SceneEngine:
             best = next((c for c in cands if c.accepted), None)
             thumb = None
             if p.thumbnails:
-                top = max(members, key=lambda m: faces[m].face.quality)
-                crop = faces[top].face.crop
-                if crop is not None:
-                    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
-                    if ok:
-                        thumb = "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode()
+                jpeg = faces[max(members, key=lambda m: faces[m].face.quality)].thumbnail
+                if jpeg:
+                    thumb = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
             frames = sorted({faces[m].frame for m in members})
             persons.append(
                 PersonResult(
@@ -304,6 +384,4 @@ class SceneEngine:
                     thumbnail=thumb, best_match=best, candidates=cands,
                 )
             )
-        for f in faces:
-            f.face.crop = None  # chips are large; nothing past this point needs them
         return persons
