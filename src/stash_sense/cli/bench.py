@@ -34,3 +34,54 @@ def pipeline(
             f"embedding: {report.faces_per_second:.1f} faces/s on {report.workers} workers; "
             f"detection: {report.detect_frames_per_second_720p:.0f} frames/s at 720p"
         )
+
+
+@app.command("api")
+def api(
+    url: str | None = typer.Option(None, "--url", help="A running sidecar to load (default: start one for the run)."),
+    face_db: Path | None = typer.Option(None, "--face-db", help="Face DB for the sidecar started here (default: STASH_SENSE_FACE_DB)."),
+    images: Path | None = typer.Option(None, "--images", help="Folder of images to send (default: $STASH_SENSE_FACEDATA/celeb17)."),
+    clients: int = typer.Option(20, min=1, max=500, help="Concurrent clients."),
+    duration: float = typer.Option(60.0, min=1.0, help="Seconds of load."),
+    cpus: str | None = typer.Option(None, "--cpus", help="Pin the started sidecar to these CPUs, e.g. '0,1'."),
+    concurrency: int | None = typer.Option(None, "--concurrency", help="STASH_SENSE_CONCURRENCY for the started sidecar."),
+    pid: int | None = typer.Option(None, "--pid", help="With --url: the server's process id, to sample its memory."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Load-test POST /identify: latency percentiles, errors and the server's memory (RSS)."""
+    import os
+    import tempfile
+
+    from ..benchmark.api_load import load_images, measure_api_load, sidecar_process
+    from ..config import facedata_dir
+
+    folder = images or facedata_dir() / "celeb17"
+    if not folder.is_dir():
+        fail(f"images not found at {folder} (pass --images or set STASH_SENSE_FACEDATA)")
+    payloads = load_images(folder)
+    if not payloads:
+        fail(f"no .jpg/.png images in {folder}")
+    api_key = os.environ.get("STASH_SENSE_API_KEY") or None
+    if url:
+        report = measure_api_load(url, payloads, clients=clients, duration_s=duration, api_key=api_key, server_pid=pid)
+    else:
+        db = face_db or (Path(os.environ["STASH_SENSE_FACE_DB"]) if os.environ.get("STASH_SENSE_FACE_DB") else None)
+        if db is None or not (db / "manifest.json").is_file():
+            fail("pass --face-db DIR (a built face DB) or --url of a running sidecar")
+        cpu_list = [int(c) for c in cpus.split(",")] if cpus else None
+        with tempfile.TemporaryDirectory(prefix="stash-sense-bench-") as data_dir:
+            env = {"STASH_SENSE_FACE_DB": str(db), "STASH_SENSE_DATA_DIR": data_dir, "STASH_URL": "", "STASH_SENSE_DB_WATCH_INTERVAL": "0"}
+            if concurrency:
+                env["STASH_SENSE_CONCURRENCY"] = str(concurrency)
+            with sidecar_process(env, cpus=cpu_list) as (server_url, proc):
+                report = measure_api_load(server_url, payloads, clients=clients, duration_s=duration, api_key=api_key, server_pid=proc.pid)
+    if json_out:
+        emit_json(report)
+    else:
+        err_console.print(
+            f"{report.ok}/{report.requests} ok in {report.duration_s:.0f} s ({report.throughput_rps:.1f} req/s); "
+            f"p50 {report.latency_ms_p50:.0f} ms, p95 {report.latency_ms_p95:.0f} ms; errors {report.errors}; "
+            f"RSS {report.rss_mb_start} -> max {report.rss_mb_max} MiB"
+        )
+    if report.errors:
+        raise typer.Exit(1)

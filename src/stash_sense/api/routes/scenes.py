@@ -1,0 +1,128 @@
+"""``POST /identify/scene``, ``POST /identify/scene/{scene_id}/apply`` and scene thumbnails."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Depends, Path
+from fastapi.responses import Response
+
+from stash_sense.api.apply import resolve_all
+from stash_sense.api.deps import Sidecar, get_sidecar
+from stash_sense.api.errors import COMMON_ERRORS, ApiError, bad_request, error_responses, not_found, unprocessable, upstream
+from stash_sense.api.identification import identify_scene
+from stash_sense.api.media import data_url_bytes
+from stash_sense.api.scene_sources import SourcePlan, plan_for_request, plan_for_scene
+from stash_sense.api.schemas import (
+    STASH_ID_PATTERN,
+    ApplyRequest,
+    ApplyResponse,
+    SceneIdentifyRequest,
+    SceneIdentifyResponse,
+)
+from stash_sense.api.stash_access import stash_error
+from stash_sense.scenes.result import SceneIdentification
+from stash_sense.scenes.sources import FrameSourceError
+from stash_sense.stash import Priority, StashError
+from stash_sense.userdb import fingerprint_from_result
+
+log = logging.getLogger("stash_sense.api")
+
+router = APIRouter(prefix="/identify", tags=["scenes"], responses=error_responses(*COMMON_ERRORS))
+
+THUMBNAIL_PATH = "/identify/thumbnails/"
+
+
+def _externalise_thumbnails(result: SceneIdentification, sidecar: Sidecar) -> None:
+    """Replace inline data URLs by short-lived URLs served from the thumbnail cache."""
+    for person in result.persons:
+        if person.thumbnail:
+            jpeg = data_url_bytes(person.thumbnail)
+            person.thumbnail = THUMBNAIL_PATH + sidecar.thumbnails.put(jpeg) if jpeg else None
+
+
+@router.post(
+    "/scene", response_model=SceneIdentifyResponse, summary="Identify the performers in a scene",
+    responses=error_responses(400, 404, 422, 502, 503, 504),
+)
+async def identify_scene_route(body: SceneIdentifyRequest, sidecar: Sidecar = Depends(get_sidecar)) -> SceneIdentifyResponse:
+    """Frames come from a Stash scene (``scene_id``: stream, else sprites, else screenshot) or
+    from ``url``. Every engine parameter can be set in ``params``. A Stash scene's fingerprint
+    is saved unless ``save_fingerprint`` is false."""
+    params = body.params
+    if body.thumbnail_format == "none" and params.thumbnails:
+        params = params.model_copy(update={"thumbnails": False})
+    settings = sidecar.settings
+    plan: SourcePlan
+    if body.scene_id is not None:
+        stash = sidecar.stash.require()
+        try:
+            scene = await stash.find_scene(body.scene_id, priority=Priority.HIGH)
+        except StashError as exc:
+            raise stash_error(exc, f"reading scene {body.scene_id}") from None
+        if body.boost_tagged and not params.tagged_performers:
+            tagged = [str(sid.identity) for p in scene.performers for sid in p.stash_ids]
+            params = params.model_copy(update={"tagged_performers": tagged})
+        plan = plan_for_scene(sidecar.stash, scene, kind=body.source, timeout=settings.fetch_timeout_s, video_mode=body.video_mode)
+        if not any((plan.video, plan.sprite_vtt, plan.screenshot)):
+            raise unprocessable(f"scene {body.scene_id} has no stream, sprite or screenshot in Stash", error="no_frames")
+        await stash.limiter.acquire(Priority.HIGH)  # opening Stash's video is a Stash request too
+    else:
+        plan = plan_for_request(
+            sidecar.stash, url=body.url or "", sprite_vtt=body.sprite_vtt, sprite_image=body.sprite_image,
+            screenshot=body.screenshot, kind=body.source, roots=settings.media_roots, timeout=settings.fetch_timeout_s,
+            video_mode=body.video_mode,
+        )
+    try:
+        async with sidecar.face_db.lease() as recognizer:
+            result = await sidecar.work.run(identify_scene, recognizer, plan, params, priority=Priority.HIGH, what="scene identification")
+    except FrameSourceError as exc:
+        if body.scene_id is not None:
+            raise upstream(f"no usable frames from Stash for scene {body.scene_id}: {exc}", error="stash_media") from None
+        raise unprocessable(f"no usable frames: {exc}", error="no_frames") from None
+    saved = False
+    if body.scene_id is not None and body.save_fingerprint:
+        sidecar.fingerprints.save(fingerprint_from_result(body.scene_id, result))
+        saved = True
+    if body.thumbnail_format == "url":
+        _externalise_thumbnails(result, sidecar)
+    return SceneIdentifyResponse(scene_id=body.scene_id, fingerprint_saved=saved, result=result)
+
+
+@router.get(
+    "/thumbnails/{token}", summary="A person thumbnail from a scene identification",
+    response_class=Response, responses={200: {"content": {"image/jpeg": {}}}, **error_responses(404)},
+)
+async def thumbnail(token: str = Path(max_length=64), sidecar: Sidecar = Depends(get_sidecar)) -> Response:
+    jpeg = sidecar.thumbnails.get(token)
+    if jpeg is None:
+        raise not_found("no such thumbnail (they expire an hour after the identification)")
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.post(
+    "/scene/{scene_id}/apply", response_model=ApplyResponse, summary="Add chosen performers to the scene in Stash",
+    responses=error_responses(400, 404, 422, 502, 503),
+)
+async def apply_to_scene(
+    body: ApplyRequest, scene_id: str = Path(pattern=STASH_ID_PATTERN), sidecar: Sidecar = Depends(get_sidecar)
+) -> ApplyResponse:
+    """Adds performers (Stash ids, or identities from an identification) to the scene, keeping
+    the ones already there. Needs ``confirm: true``; nothing changes unless every performer
+    resolves to exactly one Stash performer."""
+    if not body.confirm:
+        raise bad_request("set confirm: true to change the scene in Stash", error="confirmation_required")
+    if not body.performer_ids and not body.identities:
+        raise unprocessable("name at least one performer (performer_ids or identities)", error="nothing_to_apply")
+    stash = sidecar.stash.require()
+    try:
+        await stash.find_scene(scene_id, priority=Priority.CRITICAL)
+        chosen = await resolve_all(stash, body.performer_ids, body.identities)
+        updated = await stash.add_performers_to_scenes([scene_id], [p.performer_id for p in chosen], priority=Priority.CRITICAL)
+    except ApiError:
+        raise
+    except StashError as exc:
+        raise stash_error(exc, f"updating scene {scene_id}") from None
+    after = next((u.performer_ids for u in updated if u.id == scene_id), [])
+    log.info("scene %s: added performers %s", scene_id, ", ".join(p.performer_id for p in chosen))
+    return ApplyResponse(scene_id=scene_id, added=chosen, scene_performer_ids=after)
