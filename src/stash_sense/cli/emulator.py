@@ -1,0 +1,79 @@
+"""``stash-sense emulator``: serve a sample library as a Stash (or stash-box) server.
+
+For tests and the demo only; production code never depends on it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="Run the Stash emulator (tests and demo only).")
+
+_LIBRARY = typer.Option(..., "--library", help="Sample library folder (holding library.json).", exists=True, file_okay=False)
+_HOST = typer.Option("127.0.0.1", "--host", help="Interface to bind.")
+_SCHEMA = typer.Option(None, "--schema", help="Schema folder (default: the shared upstream schema).", exists=True, file_okay=False)
+
+
+def _api_key(value: str | None, env: str) -> str | None:
+    # The key may come from the environment so that it stays out of process listings.
+    return value if value is not None else (os.environ.get(env) or None)
+
+
+@app.command()
+def serve(
+    library: Path = _LIBRARY,
+    host: str = _HOST,
+    port: int = typer.Option(9999, "--port", help="Port (Stash's default is 9999)."),
+    api_key: str | None = typer.Option(None, "--api-key", help="Require this ApiKey (or set STASH_SENSE_EMULATOR_API_KEY)."),
+    schema: Path | None = _SCHEMA,
+    state_db: Path | None = typer.Option(None, "--state-db", help="Keep mutations in this SQLite file across runs."),
+    external_url: str | None = typer.Option(None, "--external-url", help="Base of the absolute media URLs."),
+    without_image: str = typer.Option(
+        "", "--performers-without-image", help="Comma-separated performer ids to serve without an image."
+    ),
+) -> None:
+    """Serve LIBRARY as a Stash instance: GraphQL at /graphql plus streams, screenshots and sprites."""
+    from stash_sense.devtools.emulator.app import create_app
+    from stash_sense.devtools.emulator.library import LibraryError
+    from stash_sense.devtools.emulator.server import serve_forever
+
+    key = _api_key(api_key, "STASH_SENSE_EMULATOR_API_KEY")
+    ids = [part.strip() for part in without_image.split(",") if part.strip()]
+    if not all(part.isdigit() for part in ids):
+        raise typer.BadParameter(f"expected comma-separated ids, got {without_image!r}", param_hint="--performers-without-image")
+    try:
+        application = create_app(
+            library, api_key=key, schema_dir=schema, state_db=state_db, external_url=external_url,
+            performers_without_image=[int(part) for part in ids],
+        )
+    except (LibraryError, FileNotFoundError, ValueError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--library/--schema") from None
+    auth = "ApiKey required" if key else "no authentication"
+    typer.echo(f"Stash emulator serving {library} at http://{host}:{port} ({auth}); GraphQL: http://{host}:{port}/graphql")
+    serve_forever(application, host=host, port=port)
+
+
+@app.command("serve-stashbox")
+def serve_stashbox(
+    library: Path = _LIBRARY,
+    host: str = _HOST,
+    port: int = typer.Option(9998, "--port", help="Port."),
+    api_key: str | None = typer.Option(None, "--api-key", help="Require this ApiKey (or set STASH_SENSE_STASHBOX_API_KEY)."),
+    schema: Path | None = _SCHEMA,
+) -> None:
+    """Serve LIBRARY's performers as a stash-box endpoint (GraphQL at /graphql, images at /images)."""
+    from stash_sense.devtools.emulator.library import LibraryError
+    from stash_sense.devtools.emulator.server import serve_forever
+    from stash_sense.devtools.emulator.stashbox import create_stashbox_app
+
+    key = _api_key(api_key, "STASH_SENSE_STASHBOX_API_KEY")
+    try:
+        application = create_stashbox_app(library, api_key=key, schema_dir=schema)
+    except (LibraryError, FileNotFoundError, ValueError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--library/--schema") from None
+    auth = "ApiKey required" if key else "no authentication"
+    typer.echo(f"stash-box emulator serving {library} at http://{host}:{port}/graphql ({auth})")
+    serve_forever(application, host=host, port=port)
