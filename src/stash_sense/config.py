@@ -60,3 +60,16 @@ def worker_count() -> int:
     if env:
         return max(1, int(env))
     return max(1, os.cpu_count() or 1)
+
+
+# Face embedders this build ships (the calibration of each lives in matching/calibrations).
+EMBEDDERS = ("dlib-resnet-v1", "dlib-resnet-v1+flip")
+DEFAULT_EMBEDDER = "dlib-resnet-v1"
+
+
+def embedder_name() -> str:
+    """The face embedder (``STASH_SENSE_EMBEDDER``); a face DB must be built with the same one."""
+    name = os.environ.get("STASH_SENSE_EMBEDDER", DEFAULT_EMBEDDER).strip()
+    if name not in EMBEDDERS:
+        raise ValueError(f"STASH_SENSE_EMBEDDER={name!r} is not one of {', '.join(EMBEDDERS)}")
+    return name

@@ -20,3 +20,15 @@ def list_identities(root: Path) -> dict[str, list[Path]]:
     if not out:
         raise ValueError(f"{root} holds no <identity>/<image> folders")
     return out
+
+
+def name_key(name: str) -> str:
+    """A person's name folded for comparison: "Tom_Hanks", "tom hanks" and "Tóm-Hanks" agree.
+
+    Photo sets spell the same person differently (LFW uses underscores), and a person listed
+    twice under two spellings would count as two performers.
+    """
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().casefold()
+    return " ".join("".join(ch if ch.isalnum() else " " for ch in folded).split())

@@ -16,6 +16,7 @@ from .facedb import FaceDB
 from .faces.pipeline import FacePipeline, PipelineOptions
 from .faces.types import Face, ImageFaces
 from .matching import Calibration, Candidate, MatchParams, PerformerMatcher, load_default_calibration
+from .matching.gallery import performer_centroids
 
 
 @dataclass(slots=True)
@@ -59,7 +60,8 @@ class Recognizer:
         self.db = db
         cal = db.manifest.calibration
         self.calibration = Calibration.from_dict(cal) if cal else load_default_calibration(self.pipeline.embedder.model_name)
-        self.matcher = PerformerMatcher(db, self.calibration)
+        vectors, performer_ids = db.embeddings()
+        self.matcher = PerformerMatcher(db, self.calibration, performer_centroids(vectors, performer_ids))
         self._names: dict[int, tuple[str, str, list[dict[str, str]]]] = {}
         self._names_lock = threading.Lock()
 

@@ -11,18 +11,25 @@ from ._common import emit_json, err_console, fail
 app = typer.Typer(no_args_is_help=True)
 
 
-def _embeddings(paths: list[Path], flip: bool, workers: int | None) -> dict:
+def _flip(flip: bool | None) -> bool:
+    from ..config import embedder_name
+
+    return embedder_name().endswith("+flip") if flip is None else flip
+
+
+def _embeddings(paths: list[Path], flip: bool | None, workers: int | None) -> dict:
     from ..evaluation.embedcache import EmbeddingCache
     from ..faces.detect import default_detector
     from ..faces.parallel import FaceWorkerPool
 
-    pool = FaceWorkerPool(workers)
+    # The cache stores plain and mirrored descriptors, so one pass serves both embedders.
+    pool = FaceWorkerPool(workers, embedder="dlib-resnet-v1")
     try:
         cache = EmbeddingCache("dlib-resnet-v1", default_detector().name)
         found = cache.get(sorted(set(paths)), pool)
     finally:
         pool.close()
-    return {p: e.vector(flip) for p, e in found.items()}
+    return {p: e.vector(_flip(flip)) for p, e in found.items()}
 
 
 def _calibration(flip: bool, file: Path | None):
@@ -32,7 +39,7 @@ def _calibration(flip: bool, file: Path | None):
 
     if file is not None:
         return Calibration.from_dict(json.loads(file.read_text()))
-    return load_default_calibration("dlib-resnet-v1" + ("+flip" if flip else ""))
+    return load_default_calibration("dlib-resnet-v1" + ("+flip" if _flip(flip) else ""))
 
 
 @app.command("verify")
@@ -43,7 +50,7 @@ def verify(
     fit_images: list[Path] = typer.Option(
         [], help="Extra folder(s) holding the images of the threshold-fitting folds (default: <pairs dir>/tuning)."
     ),
-    flip: bool = typer.Option(False, help="Average each descriptor with its mirror image's."),
+    flip: bool | None = typer.Option(None, "--flip/--no-flip", help="Average each descriptor with its mirror image's (default: as STASH_SENSE_EMBEDDER)."),
     workers: int = typer.Option(0, help="Worker processes (0: all cores)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
@@ -58,7 +65,7 @@ def verify(
     roots = list(images) + (list(fit_images) or [p for p in [pairs.parent / "tuning"] if p.is_dir()])
     needed = [image_path(roots, *side) for p in all_pairs for side in (p.a, p.b)]
     emb = _embeddings([p for p in needed if p is not None], flip, workers or None)
-    report = evaluate_verification(all_pairs, emb, roots, fold_list, embedding_label="dlib-resnet-v1" + ("+flip" if flip else ""))
+    report = evaluate_verification(all_pairs, emb, roots, fold_list, embedding_label="dlib-resnet-v1" + ("+flip" if _flip(flip) else ""))
     if json_out:
         emit_json(report)
         return
@@ -76,7 +83,7 @@ def identify(
     distractors: Path | None = typer.Option(None, exists=True, file_okay=False, help="Extra gallery identities, never probed."),
     min_confidence: float | None = typer.Option(None, min=0.0, max=1.0, help="Acceptance threshold (default: calibrated operating point)."),
     max_distance: float = typer.Option(0.6, min=0.0, help="Hard distance ceiling for acceptance."),
-    flip: bool = typer.Option(False, help="Average each descriptor with its mirror image's."),
+    flip: bool | None = typer.Option(None, "--flip/--no-flip", help="Average each descriptor with its mirror image's (default: as STASH_SENSE_EMBEDDER)."),
     calibration: Path | None = typer.Option(None, exists=True, dir_okay=False, help="Calibration JSON (default: shipped one)."),
     sweep: bool = typer.Option(False, help="Also report rates over a range of thresholds."),
     workers: int = typer.Option(0, help="Worker processes (0: all cores)."),
@@ -101,7 +108,7 @@ def identify(
         emb,
         cal,
         MatchParams(max_distance=max_distance, min_confidence=min_confidence),
-        embedding_label="dlib-resnet-v1" + ("+flip" if flip else ""),
+        embedding_label="dlib-resnet-v1" + ("+flip" if _flip(flip) else ""),
         sweep=[round(x, 2) for x in [0.05 * i for i in range(1, 20)]] if sweep else None,
     )
     if json_out:
@@ -119,7 +126,7 @@ def calibrate(
     tuning: Path = typer.Option(..., exists=True, file_okay=False, help="LFW tuning folder (identities + strangers)."),
     people: Path = typer.Option(..., exists=True, file_okay=False, help="LFW people folder (only its identity NAMES are read, to tell known from strangers)."),
     out: Path = typer.Option(..., help="Where to write the calibration JSON."),
-    flip: bool = typer.Option(False, help="Calibrate flip-averaged descriptors."),
+    flip: bool | None = typer.Option(None, "--flip/--no-flip", help="Calibrate flip-averaged descriptors (default: as STASH_SENSE_EMBEDDER)."),
     target_far: float = typer.Option(0.03, help="Unknown false-accept rate the default operating point aims for."),
     workers: int = typer.Option(0, help="Worker processes (0: all cores)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -131,7 +138,7 @@ def calibrate(
     split = tuning_split(list_identities(tuning), {p.name for p in people.iterdir() if p.is_dir()})
     paths = [p for imgs in split.gallery.values() for p in imgs] + [p for _, p in split.known_probes + split.unknown_probes]
     emb = _embeddings(paths, flip, workers or None)
-    cal = fit_calibration(split, emb, model="dlib-resnet-v1" + ("+flip" if flip else ""), target_far=target_far)
+    cal = fit_calibration(split, emb, model="dlib-resnet-v1" + ("+flip" if _flip(flip) else ""), target_far=target_far)
     import json
 
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from ..matching import ArrayGallery, Calibration, MatchParams, PerformerMatcher
+from ..photos import name_key
 
 
 @dataclass(slots=True)
@@ -17,6 +18,7 @@ class Split:
     known_probes: list[tuple[str, Path]] = field(default_factory=list)
     unknown_probes: list[tuple[str, Path]] = field(default_factory=list)
     distractor_identities: int = 0
+    skipped_distractors: list[str] = field(default_factory=list)  # same person as a dataset identity
 
 
 def make_split(
@@ -32,8 +34,10 @@ def make_split(
             split.known_probes.extend((name, p) for p in images[gallery_per_identity:])
         else:
             split.unknown_probes.extend((name, p) for p in images)
+    taken = {name_key(n) for n in dataset}
     for name, images in (distractors or {}).items():
-        if name in dataset:
+        if name_key(name) in taken:
+            split.skipped_distractors.append(name)
             continue
         split.gallery[name] = list(images)
         split.distractor_identities += 1
@@ -51,6 +55,7 @@ class IdentifyReport(BaseModel):
     gallery_identities: int
     gallery_images: int
     distractor_identities: int
+    skipped_distractors: list[str]
     gallery_images_without_face: int
     known_probes_without_face: int
     unknown_probes_without_face: int
@@ -117,6 +122,7 @@ def evaluate_identification(
         gallery_identities=len(names),
         gallery_images=sum(len(v) for v in split.gallery.values()),
         distractor_identities=split.distractor_identities,
+        skipped_distractors=split.skipped_distractors,
         gallery_images_without_face=missing_gallery,
         known_probes_without_face=known_missing,
         unknown_probes_without_face=unknown_missing,

@@ -90,7 +90,7 @@ def evaluate_scenes(library, engine: SceneEngine, params: SceneParams, *, scene_
         tier = resolution_tier(scene.width, scene.height)
         start = time.perf_counter()
         try:
-            with VideoFrameSource(library.scene_path(scene)) as source:
+            with VideoFrameSource(library.scene_path(scene), mode="fast") as source:
                 result, faces = engine.identify_with_faces(source, params)
         except FrameSourceError as exc:
             rows.append(SceneRow(scene_id=scene.id, tier=tier, width=scene.width, height=scene.height, expected=[n for n, _ in expected],

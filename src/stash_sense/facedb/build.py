@@ -7,24 +7,20 @@ faces, so an interrupted build picks up where it stopped and never double-counts
 from __future__ import annotations
 
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..faces.parallel import shared_pool
 from ..faces.pipeline import FacePipeline, PipelineOptions
-from ..faces.types import ImageFaces
 from ..matching.calibration import load_default_calibration
 from ..photos import list_identities
-from . import EmbeddingModelInfo, FaceDBWriter, Identity
+from . import FaceDBWriter, Identity
+from .build_common import DUPLICATE_DISTANCE, face_counts, is_duplicate, model_info, progress_bar, skip_reason
 from .types import local_endpoint
 
-# Two photos of a performer closer than this are the same photo (re-encoded or resized).
-DUPLICATE_DISTANCE = 0.06
+__all__ = ["DUPLICATE_DISTANCE", "BuildReport", "build_from_folder"]
 
 
 class BuildReport(BaseModel):
@@ -40,15 +36,6 @@ class BuildReport(BaseModel):
     elapsed_s: float
 
 
-def _skip_reason(result: ImageFaces) -> str | None:
-    if result.error:
-        # Keep the reason's kind, not the file name, so counts group.
-        return "unreadable: " + result.error.split(": ", 1)[-1].split(" (")[0]
-    if not result.faces:
-        return "no usable face"
-    return None
-
-
 def build_from_folder(
     folder: Path,
     out: Path,
@@ -61,33 +48,29 @@ def build_from_folder(
     folder = Path(folder)
     identities = list_identities(folder)
     pipeline = FacePipeline()
-    info = pipeline.info
-    model = EmbeddingModelInfo(info.model, info.dim, info.preprocessing, info.normalized)
+    model = model_info(pipeline)
     endpoint = local_endpoint(folder.resolve().name)
     options = PipelineOptions(expect_single_face=True)
-    pool = shared_pool(workers)
+    pool = shared_pool(workers, embedder=model.model)
     processed = 0
-    with FaceDBWriter(Path(out), model, info.detector, resume=True) as writer:
+    with FaceDBWriter(Path(out), model, pipeline.info.detector, resume=True) as writer:
         todo: list[tuple[str, int, Path]] = []
         for name in identities:
             pid = writer.upsert_performer(Identity(endpoint, name), name)
             todo.extend((name, pid, p) for p in identities[name] if not writer.is_source_done(_key(folder, p)))
-        bar = Progress(
-            TextColumn("[bold]building face DB"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            console=Console(stderr=True), disable=not progress,
-        )
+        bar = progress_bar("building face DB", progress)
         with bar:
             task = bar.add_task("images", total=len(todo))
             known: dict[int, list[np.ndarray]] = {}
             for (name, pid, path), result in zip(todo, pool.analyze_files([p for _, _, p in todo], options)):
                 key = _key(folder, path)
-                reason = _skip_reason(result)
+                reason = skip_reason(result)
                 if reason is None:
                     face = result.faces[0]
                     vec = face.embedding
                     if pid not in known:
                         known[pid] = list(writer.performer_embeddings(pid))
-                    if any(float(np.linalg.norm(vec - v)) < DUPLICATE_DISTANCE for v in known[pid]):
+                    if is_duplicate(vec, known[pid]):
                         reason = "duplicate photo"
                     else:
                         writer.add_face(
@@ -103,16 +86,14 @@ def build_from_folder(
         calibration = load_default_calibration(model.model).to_dict()
         manifest = writer.finalize(sources=[f"folder:{folder.resolve()}"], calibration=calibration)
         outcomes = writer.source_outcomes()
-        counts = _face_counts(writer)
-    names = {pid: name for name, pid in counts["names"].items()}
-    without = sorted(names[pid] for pid, n in counts["faces"].items() if n == 0)
+        counts = face_counts(writer)
     return BuildReport(
         out=str(out),
         db_version=manifest.db_version,
-        performers=len(counts["faces"]),
-        performers_with_faces=sum(1 for n in counts["faces"].values() if n > 0),
-        performers_without_faces=without,
-        faces=sum(counts["faces"].values()),
+        performers=len(counts.faces),
+        performers_with_faces=counts.with_faces,
+        performers_without_faces=counts.without_faces(),
+        faces=counts.total,
         images_seen=sum(outcomes.values()),
         images_processed_now=processed,
         images_skipped={k: v for k, v in outcomes.items() if k != "ok"},
@@ -123,14 +104,3 @@ def build_from_folder(
 def _key(folder: Path, path: Path) -> str:
     return path.relative_to(folder).as_posix()
 
-
-def _face_counts(writer: FaceDBWriter) -> dict:
-    con = writer.connection
-    faces = Counter()
-    names = {}
-    for pid, name, n in con.execute(
-        "SELECT p.id, p.name, COUNT(f.id) FROM performers p LEFT JOIN faces f ON f.performer_id = p.id GROUP BY p.id"
-    ):
-        faces[pid] = n
-        names[name] = pid
-    return {"faces": faces, "names": names}

@@ -53,3 +53,15 @@ class DlibResNetEmbedder(FaceEmbedder):
             mirrored = [np.ascontiguousarray(c[:, ::-1]) for c in chips]
             vecs = (vecs + np.asarray(self.model.compute_face_descriptor(mirrored), dtype=np.float32)) / 2.0
         return vecs.reshape(len(chips), self.dim)
+
+
+def create_embedder(name: str | None = None) -> FaceEmbedder:
+    """The embedder called ``name`` (default: the configured one, ``STASH_SENSE_EMBEDDER``)."""
+    from ..config import embedder_name
+
+    name = name or embedder_name()
+    if name == "dlib-resnet-v1":
+        return DlibResNetEmbedder()
+    if name == "dlib-resnet-v1+flip":
+        return DlibResNetEmbedder(flip=True)
+    raise ValueError(f"unknown face embedder {name!r}")

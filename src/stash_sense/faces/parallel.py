@@ -17,18 +17,18 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..config import worker_count
+from ..config import embedder_name, worker_count
 from .pipeline import FacePipeline, PipelineOptions
 from .types import ImageFaces
 
 _worker_pipeline: FacePipeline | None = None
 
 
-def _init_worker(flip: bool) -> None:
+def _init_worker(embedder: str) -> None:
     global _worker_pipeline
-    from .embed import DlibResNetEmbedder
+    from .embed import create_embedder
 
-    _worker_pipeline = FacePipeline(embedder=DlibResNetEmbedder(flip=flip))
+    _worker_pipeline = FacePipeline(embedder=create_embedder(embedder))
 
 
 def _analyze_file(args: tuple[str, PipelineOptions]) -> ImageFaces:
@@ -55,11 +55,12 @@ def _call(args: tuple[Callable[[FacePipeline, Any], Any], Any]) -> Any:
 
 
 class FaceWorkerPool:
-    """A pool of worker processes running the default pipeline (flip setting must match)."""
+    """A pool of worker processes, each with its own pipeline using the embedder ``embedder``
+    (default: the configured one)."""
 
-    def __init__(self, workers: int | None = None, *, flip: bool = False) -> None:
+    def __init__(self, workers: int | None = None, *, embedder: str | None = None) -> None:
         self.workers = workers or worker_count()
-        self.flip = flip
+        self.embedder = embedder or embedder_name()
         self._executor: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
 
@@ -71,7 +72,7 @@ class FaceWorkerPool:
                     max_workers=self.workers,
                     mp_context=mp.get_context("spawn"),
                     initializer=_init_worker,
-                    initargs=(self.flip,),
+                    initargs=(self.embedder,),
                 )
             return self._executor
 
@@ -114,16 +115,16 @@ class FaceWorkerPool:
                 self._executor = None
 
 
-_shared: dict[tuple[int, bool], FaceWorkerPool] = {}
+_shared: dict[tuple[int, str], FaceWorkerPool] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_pool(workers: int | None = None, *, flip: bool = False) -> FaceWorkerPool:
+def shared_pool(workers: int | None = None, *, embedder: str | None = None) -> FaceWorkerPool:
     """One long-lived pool per configuration for the whole process."""
-    key = (workers or worker_count(), flip)
+    key = (workers or worker_count(), embedder or embedder_name())
     with _shared_lock:
         if key not in _shared:
-            _shared[key] = FaceWorkerPool(key[0], flip=flip)
+            _shared[key] = FaceWorkerPool(key[0], embedder=key[1])
         return _shared[key]
 
 

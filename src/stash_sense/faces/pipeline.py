@@ -9,7 +9,7 @@ import numpy as np
 
 from .align import BLAZEFACE_TO_DLIB_SCALE, CHIP_SIZE, LandmarkAligner, box_from_landmarks, plausible_landmarks, to_dlib_square
 from .detect import BlazeFaceDetector, FaceDetector, default_detector
-from .embed import DlibResNetEmbedder, FaceEmbedder
+from .embed import FaceEmbedder, create_embedder
 from .imageio import ImageReadError, decode_image
 from .quality import face_quality
 from .types import Box, DetectedFace, Face, ImageFaces
@@ -50,7 +50,7 @@ class FacePipeline:
         aligner: LandmarkAligner | None = None,
     ) -> None:
         self.detector = detector or default_detector()
-        self.embedder = embedder or DlibResNetEmbedder()
+        self.embedder = embedder or create_embedder()
         self.aligner = aligner or LandmarkAligner()
         self._chip_checker = BlazeFaceDetector(full_range=False, min_confidence=0.4)
 

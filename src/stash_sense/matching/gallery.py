@@ -1,4 +1,5 @@
-"""Exact in-memory gallery with the face DB's performer-search interface.
+"""Exact in-memory gallery with the face DB's performer-search interface, and the
+performer-level distance both use.
 
 Evaluations build galleries on the fly; the face DB serves the same ``search_performers``
 contract from its vector index, so the matcher cannot tell them apart.
@@ -11,6 +12,31 @@ import numpy as np
 from ..facedb.types import PerformerHit
 
 
+def performer_centroids(vectors: np.ndarray, performer_ids: np.ndarray) -> dict[int, np.ndarray]:
+    """Mean descriptor per performer: a template steadier than any single photo."""
+    out: dict[int, np.ndarray] = {}
+    order = np.argsort(performer_ids, kind="stable")
+    ids, starts = np.unique(performer_ids[order], return_index=True)
+    for pid, a, b in zip(ids.tolist(), starts, list(starts[1:]) + [len(order)]):
+        out[pid] = vectors[order[a:b]].mean(axis=0)
+    return out
+
+
+def with_centroids(query: np.ndarray, hits: list[PerformerHit], centroids: dict[int, np.ndarray]) -> list[PerformerHit]:
+    """A performer's distance is the nearer of its nearest face and its centroid.
+
+    With several photos of a performer, the centroid averages away pose and lighting and
+    lands closer to a genuine query than most single photos do; with one photo the two are
+    the same, so single-photo performers (and the calibration fitted on them) are unaffected.
+    """
+    out = []
+    for h in hits:
+        c = centroids.get(h.performer_id)
+        d = h.distance if c is None or h.faces_in_db < 2 else min(h.distance, float(np.linalg.norm(query - c)))
+        out.append(PerformerHit(h.performer_id, d, h.second_distance, h.faces_matched, h.faces_in_db))
+    return sorted(out, key=lambda h: h.distance)
+
+
 class ArrayGallery:
     def __init__(self, vectors: np.ndarray, performer_ids: np.ndarray) -> None:
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -18,6 +44,7 @@ class ArrayGallery:
         self._sq = (self.vectors.astype(np.float64) ** 2).sum(axis=1)
         ids, counts = np.unique(self.performer_ids, return_counts=True)
         self.face_counts = dict(zip(ids.tolist(), counts.tolist()))
+        self.centroids = performer_centroids(self.vectors, self.performer_ids)
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -29,6 +56,7 @@ class ArrayGallery:
 
     def search_performers(self, queries: np.ndarray, *, k_faces: int = 50, top_k: int = 5) -> list[list[PerformerHit]]:
         n = len(self.vectors)
+        queries = np.atleast_2d(queries)
         out: list[list[PerformerHit]] = []
         for row in self.distances(queries):
             k = min(n, max(k_faces, top_k))

@@ -8,7 +8,7 @@ from typing import Protocol
 import numpy as np
 
 from .calibration import Calibration
-from .gallery import PerformerHit
+from .gallery import PerformerHit, with_centroids
 
 
 class PerformerSearch(Protocol):
@@ -51,16 +51,21 @@ def match_features(distances: list[float], index: int, cal: Calibration) -> tupl
 class PerformerMatcher:
     """Ranks performers for each query and decides which are accepted."""
 
-    def __init__(self, gallery: PerformerSearch, calibration: Calibration) -> None:
+    def __init__(self, gallery: PerformerSearch, calibration: Calibration, centroids: dict[int, np.ndarray] | None = None) -> None:
         self.gallery = gallery
         self.calibration = calibration
+        self.centroids = centroids if centroids is not None else getattr(gallery, "centroids", None)
 
     def match(self, queries: np.ndarray, params: MatchParams = MatchParams()) -> list[list[Candidate]]:
         cal = self.calibration
         min_conf = cal.default_min_confidence if params.min_confidence is None else params.min_confidence
         depth = max(params.top_k, cal.cohort_size + 1)
         results: list[list[Candidate]] = []
-        for hits in self.gallery.search_performers(np.atleast_2d(queries), k_faces=max(50, 4 * depth), top_k=depth):
+        queries = np.atleast_2d(queries)
+        centroids = self.centroids
+        for query, hits in zip(queries, self.gallery.search_performers(queries, k_faces=max(50, 4 * depth), top_k=depth)):
+            if centroids is not None:
+                hits = with_centroids(query, hits, centroids)
             dists = [h.distance for h in hits]
             feats = np.array([match_features(dists, i, cal) for i in range(len(hits))]) if hits else np.zeros((0, 3))
             probs = cal.probability(feats) if len(hits) else np.zeros(0)
