@@ -35,3 +35,27 @@ def stash_schema() -> Path:
     if not path.is_dir():
         pytest.skip(f"Stash schema not found at {path} (set STASH_SENSE_STASH_SCHEMA)")
     return path
+
+
+def link_gallery(src_root: Path, dest: Path, identities: dict[str, int]) -> Path:
+    """A folder of <identity>/<images> made of symlinks to the first N photos of each identity."""
+    for name, count in identities.items():
+        (dest / name).mkdir(parents=True, exist_ok=True)
+        for photo in sorted((src_root / name).iterdir())[:count]:
+            (dest / name / photo.name).symlink_to(photo)
+    return dest
+
+
+CELEB_SUBSET = {"Brad Pitt": 4, "Angelina Jolie": 4, "Denzel Washington": 4, "Megan Fox": 4, "Tom Hanks": 4}
+
+
+@pytest.fixture(scope="session")
+def small_db(facedata: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real face DB: 5 celeb17 actors x 4 photos, plus 3 LFW people as distractors."""
+    from stash_sense.facedb.build import build_from_folder
+
+    root = tmp_path_factory.mktemp("small-db")
+    gallery = link_gallery(facedata / "celeb17", root / "gallery", CELEB_SUBSET)
+    link_gallery(facedata / "lfw" / "people", gallery, {"George_W_Bush": 2, "Colin_Powell": 2, "Tony_Blair": 2})
+    build_from_folder(gallery, root / "db", progress=False)
+    return root / "db"
