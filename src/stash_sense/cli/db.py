@@ -70,6 +70,38 @@ def build(
         "--from-folder",
         help="Folder of labelled photos: one sub-folder per performer (<name>/<images>).",
     ),
+    from_stash: str | None = typer.Option(
+        None,
+        "--from-stash",
+        help="Stash URL (e.g. http://localhost:9999): every performer with an image becomes a DB performer.",
+    ),
+    api_key: str | None = typer.Option(
+        None, "--api-key", envvar="STASH_API_KEY", help="Stash API key for --from-stash (or STASH_API_KEY)."
+    ),
+    from_stashbox: str | None = typer.Option(
+        None,
+        "--from-stashbox",
+        help="With --from-stash: a stash-box GraphQL URL (e.g. https://stashdb.org/graphql); adds several "
+        "images per Stash performer linked to it.",
+    ),
+    stashbox_api_key: str | None = typer.Option(
+        None,
+        "--stashbox-api-key",
+        envvar="STASHBOX_API_KEY",
+        help="API key for --from-stashbox (or STASHBOX_API_KEY); default: the key configured for it in Stash.",
+    ),
+    stashbox_images: int = typer.Option(5, "--stashbox-images", min=1, help="Stash-box images per performer."),
+    enrich_from_scenes: bool = typer.Option(
+        False,
+        "--enrich-from-scenes",
+        help="With --from-stash: add faces from scenes tagged with exactly one performer (only faces that "
+        "surely are that performer).",
+    ),
+    enrich_frames: int = typer.Option(12, "--enrich-frames", min=1, max=120, help="Frames sampled per scene."),
+    enrich_max_distance: float = typer.Option(
+        0.5, "--enrich-max-distance", min=0.1, max=0.6,
+        help="Largest distance from the performer's reference faces a scene face may have.",
+    ),
     out: Path = typer.Option(..., "--out", help="Face DB directory to create, or to resume building."),
     max_faces_per_performer: int | None = typer.Option(
         None, "--max-faces-per-performer", min=1, help="Keep at most this many faces per performer."
@@ -77,10 +109,31 @@ def build(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress on stderr."),
     as_json: bool = typer.Option(False, "--json", help="Print the build report as one JSON object."),
 ) -> None:
-    """Build (or resume building) a face DB from a source of labelled faces."""
-    # One source per build; --from-stash and --from-stashbox will join --from-folder here.
+    """Build (or resume building) a face DB from a source of labelled faces.
+
+    Sources: --from-folder DIR, or --from-stash URL (optionally with --from-stashbox ENDPOINT and --enrich-from-scenes).
+
+    Re-running a build resumes it; running it again with another option (e.g. --from-stashbox) adds to the same DB.
+    """
+    if from_folder is not None and from_stash is not None:
+        _fail("choose one source: --from-folder DIR or --from-stash URL", as_json, error_type="UsageError")
+    if from_stash is None:
+        stash_only = [
+            flag for flag, given in (("--from-stashbox", from_stashbox), ("--enrich-from-scenes", enrich_from_scenes))
+            if given
+        ]
+        if stash_only:
+            _fail(f"{', '.join(stash_only)} need --from-stash URL", as_json, error_type="UsageError")
+    if from_stash is not None:
+        _build_from_stash(
+            from_stash, out, api_key=api_key, from_stashbox=from_stashbox, stashbox_api_key=stashbox_api_key,
+            stashbox_images=stashbox_images, enrich_from_scenes=enrich_from_scenes, enrich_frames=enrich_frames,
+            enrich_max_distance=enrich_max_distance, max_faces_per_performer=max_faces_per_performer,
+            progress=progress, as_json=as_json,
+        )
+        return
     if from_folder is None:
-        _fail("choose what to build from: --from-folder DIR", as_json, error_type="UsageError")
+        _fail("choose what to build from: --from-folder DIR or --from-stash URL", as_json, error_type="UsageError")
     if not from_folder.is_dir():
         _fail(f"--from-folder {from_folder} is not a directory", as_json, error_type="FileNotFoundError")
     try:
@@ -104,7 +157,53 @@ def build(
             as_json,
             error_type=type(exc).__name__,
         )
-    data = report.model_dump(mode="json")
+    _print_report(report.model_dump(mode="json"), out, as_json)
+
+
+def _build_from_stash(
+    url: str,
+    out: Path,
+    *,
+    api_key: str | None,
+    from_stashbox: str | None,
+    stashbox_api_key: str | None,
+    stashbox_images: int,
+    enrich_from_scenes: bool,
+    enrich_frames: int,
+    enrich_max_distance: float,
+    max_faces_per_performer: int | None,
+    progress: bool,
+    as_json: bool,
+) -> None:
+    from stash_sense.facedb.build_stash import build_from_stash
+    from stash_sense.facedb.sources.stash_scenes import EnrichParams
+    from stash_sense.stash.errors import StashError
+    from stash_sense.stash.redaction import Redactor
+
+    # Belt and braces: the clients never put a key in a message, and this scrubs any that slipped.
+    scrub = Redactor([api_key, stashbox_api_key])
+    quiet_stdout = redirect_stdout(sys.stderr) if as_json else nullcontext()
+    try:
+        with quiet_stdout:
+            report = build_from_stash(
+                url, out, api_key=api_key, stashbox_endpoint=from_stashbox, stashbox_api_key=stashbox_api_key,
+                stashbox_images=stashbox_images, enrich_from_scenes=enrich_from_scenes,
+                enrich=EnrichParams(num_frames=enrich_frames, max_distance=enrich_max_distance),
+                max_faces_per_performer=max_faces_per_performer, progress=progress,
+            )
+    except Exception as exc:  # noqa: BLE001 - Stash, bad input, the DB, detectors: report, keep details for -v
+        logging.getLogger(__name__).debug("face DB build from Stash failed", exc_info=True)
+        from stash_sense.facedb.errors import FaceDBError
+
+        known = isinstance(exc, (StashError, FaceDBError, ValueError, OSError))
+        message = str(exc) if known else f"face DB build failed: {type(exc).__name__}: {exc}"
+        if (out / "performers.db").is_file():
+            message += " (re-running resumes where it stopped)"
+        _fail(scrub(message), as_json, error_type=type(exc).__name__)
+    _print_report(report.model_dump(mode="json"), out, as_json)
+
+
+def _print_report(data: dict[str, Any], out: Path, as_json: bool) -> None:
     if as_json:
         _print_json({"ok": True, **data})
         return

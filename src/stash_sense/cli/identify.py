@@ -106,8 +106,8 @@ def scene(
     from ._common import scene_params
 
     if stash is not None:
-        misplaced = [flag for flag, given in (("SOURCE", source), ("--sprite-vtt", sprite_vtt),
-                     ("--sprite-image", sprite_image), ("--screenshot", screenshot)) if given]
+        given = {"SOURCE": source, "--sprite-vtt": sprite_vtt, "--sprite-image": sprite_image, "--screenshot": screenshot}
+        misplaced = [flag for flag, value in given.items() if value]
         if misplaced:
             fail(f"{', '.join(misplaced)} cannot be combined with --stash: Stash provides the scene's media")
         if not scene_id:
@@ -133,7 +133,7 @@ def scene(
     from ..scenes.sources import FrameSourceError, open_frame_source
 
     try:
-        src = open_frame_source(source, sprite_vtt=sprite_vtt, sprite_image=sprite_image, screenshot=screenshot)
+        src = open_frame_source(source, sprite_vtt=sprite_vtt, sprite_image=sprite_image, screenshot=screenshot, video_mode="fast")
     except FrameSourceError as exc:
         fail(str(exc))
     try:
@@ -148,7 +148,7 @@ def scene(
     _print_result(result)
 
 
-def _print_result(result) -> None:
+def _print_result(result: SceneIdentification) -> None:
     err_console.print(
         f"[bold]{result.source}[/]: {result.totals.frames_analysed} frames, {result.totals.faces_after_filter} faces, "
         f"{result.totals.persons_clustered} persons, {result.timings.get('total', 0):.1f}s"
@@ -159,7 +159,7 @@ def _print_result(result) -> None:
         err_console.print(f"  {r.name}  score {r.score:.2f}  confidence {r.confidence:.0%}  d={r.distance:.3f}  in {r.unique_frames} frames")
 
 
-def _print_stash_outcome(outcome) -> None:
+def _print_stash_outcome(outcome: StashSceneOutcome) -> None:
     _print_result(outcome.result)
     for match in outcome.matches:
         if match.stash_performer_id is None:
@@ -168,8 +168,9 @@ def _print_stash_outcome(outcome) -> None:
             err_console.print(f"  {match.name} = Stash performer {match.stash_performer_id} ({match.stash_name}, via {match.via})")
     applied = outcome.applied
     if applied is None:
-        if outcome.matches:
-            err_console.print("  (not changed in Stash: add --apply to tag the scene)")
+        untagged = [m.name for m in outcome.matches if m.stash_performer_id and m.stash_performer_id not in outcome.performers_before]
+        if untagged:
+            err_console.print(f"not tagged on the scene yet: {', '.join(untagged)} (add --apply to tag them)")
         return
     if applied.added:
         err_console.print(f"[green]added to scene {outcome.scene_id}:[/] {', '.join(applied.added)}")
@@ -238,7 +239,8 @@ def identify_stash_scene(
             scene = bridge.run(client.find_scene(scene_id, priority=Priority.HIGH))
             tagged = _tagged_identities(scene, client.graphql_url)
             params = params.model_copy(update={"tagged_performers": sorted(set(params.tagged_performers) | tagged)})
-            with open_scene_frames(bridge, client, scene, priority=Priority.HIGH) as source:
+            # Keyframes first, as for any other video: far fewer Range reads over the network.
+            with open_scene_frames(bridge, client, scene, priority=Priority.HIGH, video_mode="fast") as source:
                 result = SceneEngine(recognizer).identify(source, params)
             result.source = f"Stash scene {scene.id}: {result.source}"
             finder = StashPerformerFinder(client, priority=Priority.HIGH)
