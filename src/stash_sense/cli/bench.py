@@ -85,3 +85,33 @@ def api(
         )
     if report.errors:
         raise typer.Exit(1)
+
+
+@app.command("scene")
+def scene(
+    db: Path = typer.Option(..., "--db", help="Face DB directory."),
+    video: Path | None = typer.Option(None, exists=True, dir_okay=False, help="A video file (default: the first 1080p scene of --library)."),
+    library: Path | None = typer.Option(None, exists=True, file_okay=False, help="A rendered sample library to take a 1080p scene from."),
+    runs: int = typer.Option(3, min=1, max=20, help="Timed runs per case (after one warm-up)."),
+    num_frames: int = typer.Option(60, min=1, max=600),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Seconds to identify a 60-frame scene from a local file and over HTTP (Range), per stage."""
+    from ..benchmark.scene_speed import measure_scene_speed
+
+    if video is None:
+        if library is None:
+            fail("pass --video FILE or --library LIBDIR")
+        from ..devtools.samplelib.library import load_library
+
+        lib = load_library(library)
+        candidates = [s for s in lib.scenes if min(s.width, s.height) == 1080] or lib.scenes
+        video = lib.scene_path(candidates[0])
+    report = measure_scene_speed(video, db, runs=runs, num_frames=num_frames)
+    if json_out:
+        emit_json(report)
+    else:
+        err_console.print(
+            f"{report.width}x{report.height}, {report.num_frames} frames: {report.seconds_local:.2f}s local, "
+            f"{report.seconds_http:.2f}s over HTTP (cold start {report.seconds_cold:.2f}s); {report.faces} faces"
+        )

@@ -16,7 +16,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ..config import facedata_dir
+from ..config import facedata_dir, worker_count
 
 console = Console(stderr=True)
 # The emulator demands a key, as a real Stash with credentials does; the demo passes it along.
@@ -62,13 +62,13 @@ def run_demo(opts: DemoOptions) -> dict:
     lib_dir, db_dir = opts.out / "library", opts.out / "facedb"
 
     t = _step(f"1/4 Sample library: {opts.scenes} scenes from {opts.faces}")
-    settings = RenderSettings(scenes=opts.scenes, gallery_per_identity=opts.gallery_per_identity, min_duration=20, max_duration=40)
+    settings = RenderSettings(scenes=opts.scenes, gallery_per_identity=opts.gallery_per_identity, min_duration=15, max_duration=30)
     try:
-        render_library(opts.faces, lib_dir, settings, seed=opts.seed, unknowns_dir=opts.unknowns, resume=(lib_dir / "library.json").exists())
+        render_library(opts.faces, lib_dir, settings, seed=opts.seed, unknowns_dir=opts.unknowns, resume=(lib_dir / "library.json").exists(), workers=worker_count())
     except SampleLibraryError as exc:
         # A library from a demo run with other settings: render this run's afresh.
         console.print(f"  {exc}; rendering again")
-        render_library(opts.faces, lib_dir, settings, seed=opts.seed, unknowns_dir=opts.unknowns, force=True)
+        render_library(opts.faces, lib_dir, settings, seed=opts.seed, unknowns_dir=opts.unknowns, force=True, workers=worker_count())
     library = load_library(lib_dir)
     console.print(f"  {len(library.performers)} performers, {len(library.scenes)} scenes ({time.monotonic() - t:.0f}s)")
 
