@@ -90,7 +90,7 @@ class SceneEngine:
     @property
     def pool(self) -> FaceWorkerPool:
         if self._pool is None:
-            self._pool = shared_pool()
+            self._pool = shared_pool(embedder=self.recognizer.pipeline.embedder.model_name)
         return self._pool
 
     # -- stages ------------------------------------------------------------------------------
