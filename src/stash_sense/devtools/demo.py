@@ -61,7 +61,7 @@ def run_demo(opts: DemoOptions) -> dict:
     opts.out.mkdir(parents=True, exist_ok=True)
     lib_dir, db_dir = opts.out / "library", opts.out / "facedb"
 
-    t = _step(f"1/4 Sample library: {opts.scenes} scenes from {opts.faces}")
+    t = _step(f"1/5 Sample library: {opts.scenes} scenes from {opts.faces}")
     settings = RenderSettings(scenes=opts.scenes, gallery_per_identity=opts.gallery_per_identity, min_duration=15, max_duration=30)
     try:
         render_library(opts.faces, lib_dir, settings, seed=opts.seed, unknowns_dir=opts.unknowns, resume=(lib_dir / "library.json").exists(), workers=worker_count())
