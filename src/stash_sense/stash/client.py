@@ -30,6 +30,7 @@ from .errors import (
 from .models import Identity, Performer, Scene, SceneUpdateResult, StashBoxConfig, StashID, Tag, Version
 from .ratelimit import Priority, RateLimiter, limiter_for_stash
 from .redaction import SECRET_QUERY_PARAMS, redact_url
+from .endpoint import GraphQLEndpointClient
 from .transport import DEFAULT_MAX_MEDIA_BYTES, RetryPolicy, Transport, read_limited
 
 # Stash before v0.27 caps a page at 1000 items; asking for more silently returns fewer.
@@ -153,13 +154,16 @@ _SCENES = _Listing(docs.FIND_SCENES, "findScenes", "scenes", Scene)
 _PERFORMERS = _Listing(docs.FIND_PERFORMERS, "findPerformers", "performers", Performer)
 
 
-class StashClient:
+class StashClient(GraphQLEndpointClient):
     """One Stash server. Use as ``async with StashClient(...) as stash`` or call :meth:`aclose`.
 
     ``retries`` is the number of extra attempts after the first for transient failures
     (connection errors, timeouts, 5xx, 429 with its Retry-After); other 4xx are never retried, and
     mutations are only retried when the request surely did not reach Stash.
     """
+
+    target = docs.Target.STASH
+    kind = "Stash"
 
     def __init__(
         self,
@@ -197,30 +201,8 @@ class StashClient:
             http_transport=http_transport,
         )
 
-    def __repr__(self) -> str:
-        key = "set" if self._t.has_api_key else "none"
-        return f"StashClient(url={self.url!r}, api_key=<{key}>, limiter={self.limiter.name!r})"
-
-    async def __aenter__(self) -> StashClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._t.aclose()
-
-    async def execute(
-        self,
-        document: docs.Document,
-        variables: Mapping[str, Any] | None = None,
-        *,
-        priority: Priority | int | str = Priority.NORMAL,
-    ) -> dict[str, Any]:
-        """Send one document from :mod:`~stash_sense.stash.documents`; returns ``data``."""
-        if isinstance(document, docs.Document) and document.target is not docs.Target.STASH:
-            raise ValueError(f"{document.name} is a {document.target.value} document, not a Stash one")
-        return await self._t.execute(document, variables, priority=priority)
+    def _address(self) -> tuple[str, str]:
+        return "url", self.url
 
     # -- server ---------------------------------------------------------------------------------
 

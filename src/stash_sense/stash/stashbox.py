@@ -6,7 +6,6 @@ A stash-box is someone else's server: it gets the same rate budget Stash uses fo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,11 +16,15 @@ from .errors import StashNotFoundError, StashProtocolError
 from .models import StashBoxConfig, StashBoxImage, StashBoxPerformer
 from .ratelimit import DEFAULT_STASHBOX_REQUESTS_PER_MINUTE, Priority, RateLimiter, limiter_for_stashbox
 from .redaction import redact_url
+from .endpoint import GraphQLEndpointClient
 from .transport import DEFAULT_MAX_MEDIA_BYTES, RetryPolicy, Transport, read_limited
 
 
-class StashBoxClient:
+class StashBoxClient(GraphQLEndpointClient):
     """One stash-box GraphQL endpoint, e.g. ``https://stashdb.org/graphql``."""
+
+    target = docs.Target.STASHBOX
+    kind = "stash-box"
 
     def __init__(
         self,
@@ -71,29 +74,8 @@ class StashBoxClient:
             **kwargs,
         )
 
-    def __repr__(self) -> str:
-        key = "set" if self._t.has_api_key else "none"
-        return f"StashBoxClient(endpoint={self.endpoint!r}, api_key=<{key}>, limiter={self.limiter.name!r})"
-
-    async def __aenter__(self) -> StashBoxClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._t.aclose()
-
-    async def execute(
-        self,
-        document: docs.Document,
-        variables: Mapping[str, Any] | None = None,
-        *,
-        priority: Priority | int | str = Priority.NORMAL,
-    ) -> dict[str, Any]:
-        if isinstance(document, docs.Document) and document.target is not docs.Target.STASHBOX:
-            raise ValueError(f"{document.name} is a {document.target.value} document, not a stash-box one")
-        return await self._t.execute(document, variables, priority=priority)
+    def _address(self) -> tuple[str, str]:
+        return "endpoint", self.endpoint
 
     async def find_performer(
         self, performer_id: str, *, priority: Priority | int | str = Priority.NORMAL
