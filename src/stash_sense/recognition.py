@@ -7,12 +7,13 @@ never disagree about how a face becomes a performer.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from .facedb import FaceDB
+from .faces.parallel import FaceWorkerPool
 from .faces.pipeline import FacePipeline, PipelineOptions
 from .faces.types import Face, ImageFaces
 from .matching import Calibration, Candidate, MatchParams, PerformerMatcher, load_default_calibration
@@ -101,9 +102,25 @@ class Recognizer:
         return [FaceIdentification(f, m) for f, m in zip(with_vec, matches)]
 
     def identify_image(
-        self, image: np.ndarray, params: MatchParams = MatchParams(), options: PipelineOptions = PipelineOptions()
+        self,
+        image: np.ndarray,
+        params: MatchParams = MatchParams(),
+        options: PipelineOptions = PipelineOptions(),
+        pool: FaceWorkerPool | None = None,
     ) -> list[FaceIdentification]:
-        return self.identify_faces(self.pipeline.analyze(image, options), params)
+        """Identify every face in ``image``. With ``pool`` (whose embedder must match), the
+        descriptors are computed in its worker processes: dlib holds the GIL, so concurrent
+        callers in threads would otherwise share one core."""
+        if pool is None:
+            return self.identify_faces(self.pipeline.analyze(image, options), params)
+        faces = self.pipeline.analyze(image, replace(options, embed=False, keep_crops=True))
+        if faces:
+            vectors = pool.embed_chips([f.crop for f in faces], self.pipeline.embedder.dim)
+            for face, vec in zip(faces, vectors):
+                face.embedding = vec
+                if not options.keep_crops:
+                    face.crop = None
+        return self.identify_faces(faces, params)
 
     def identify_result(self, result: ImageFaces, params: MatchParams = MatchParams()) -> list[FaceIdentification]:
         return self.identify_faces(result.faces, params)

@@ -10,6 +10,7 @@ from stash_sense.api.media import check_pixels
 from stash_sense.api.scene_sources import SourcePlan
 from stash_sense.api.schemas import FaceOut, IdentifyOptions, IdentifyResponse, MatchOut, StashIdOut
 from stash_sense.faces.imageio import ImageReadError, decode_image
+from stash_sense.faces.parallel import shared_pool
 from stash_sense.faces.pipeline import PipelineOptions
 from stash_sense.matching import MatchParams
 from stash_sense.recognition import PerformerMatch, Recognizer
@@ -37,7 +38,9 @@ def identify_image_bytes(recognizer: Recognizer, data: bytes, options: IdentifyO
         raise unprocessable(str(exc), error="unreadable_image") from None
     params = MatchParams(top_k=options.top_k, max_distance=options.max_distance, min_confidence=options.min_confidence)
     pipeline_options = PipelineOptions(min_face_size=options.min_face_size, min_detector_score=options.min_face_confidence)
-    found = recognizer.identify_image(image, params, pipeline_options)
+    # Embedding in the shared worker pool uses every core; in this thread it would hold the GIL.
+    pool = shared_pool(embedder=recognizer.pipeline.embedder.model_name)
+    found = recognizer.identify_image(image, params, pipeline_options, pool=pool)
     faces = [
         FaceOut(
             box=f.face.box.as_list(), score=round(f.face.score, 4), quality=round(f.face.quality, 4),
