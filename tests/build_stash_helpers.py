@@ -181,3 +181,31 @@ def make_library(root: Path, facedata: Path) -> Path:
     }
     (root / "library.json").write_text(json.dumps(library, indent=2), encoding="utf-8")
     return root
+
+
+# -- fixtures shared by the Stash build and Stash identification tests ------------------------
+
+import pytest  # noqa: E402  (fixtures below; the helpers above need no pytest)
+
+from stash_sense.devtools.emulator import create_app, run_in_thread  # noqa: E402
+
+KEY = "stash-test-key-7f3a9c"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_worker():
+    """In-process face work: a worker pool's start-up would dominate these small builds."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STASH_SENSE_WORKERS", "1")
+        yield
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory, facedata: Path, stash_schema: Path) -> Path:
+    return make_library(tmp_path_factory.mktemp("stash-library"), facedata)
+
+
+@pytest.fixture(scope="module")
+def stash(library: Path):
+    with run_in_thread(create_app(library, api_key=KEY, performers_without_image=[NO_IMAGE])) as url:
+        yield url

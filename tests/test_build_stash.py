@@ -12,7 +12,6 @@ import asyncio
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from build_stash_helpers import NO_IMAGE, PERFORMERS, STASHDB, UNKNOWN, make_library, performer_stash_id
+# Shared module-scoped fixtures (the emulator library, its server, in-process face work).
+from build_stash_helpers import library, one_worker, stash  # noqa: F401
+from build_stash_helpers import KEY, NO_IMAGE, PERFORMERS, STASHDB, UNKNOWN, performer_stash_id
 from stash_sense.cli import app
 from stash_sense.devtools.emulator import create_app, create_stashbox_app, run_in_thread
 from stash_sense.facedb import FaceDB
@@ -29,30 +30,10 @@ from stash_sense.facedb.sources.stash_scenes import EnrichParams, select_scene_f
 from stash_sense.faces.pipeline import FacePipeline, PipelineOptions
 from stash_sense.stash import StashClient
 
-KEY = "build-test-key-7f3a9c"
 BOX_KEY = "box-test-key-2b8e41"
 
 
 # -- fixtures ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_worker() -> Iterator[None]:
-    """In-process face work: a worker pool's start-up would dominate these small builds."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("STASH_SENSE_WORKERS", "1")
-        yield
-
-
-@pytest.fixture(scope="module")
-def library(tmp_path_factory: pytest.TempPathFactory, facedata: Path, stash_schema: Path) -> Path:
-    return make_library(tmp_path_factory.mktemp("build-stash-library"), facedata)
-
-
-@pytest.fixture(scope="module")
-def stash(library: Path) -> Iterator[str]:
-    with run_in_thread(create_app(library, api_key=KEY, performers_without_image=[NO_IMAGE])) as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from build_stash_helpers import NO_IMAGE, STASHDB, make_library, performer_stash_id
+# Shared module-scoped fixtures (the emulator library, its server, in-process face work).
+from build_stash_helpers import library, one_worker, stash  # noqa: F401
+from build_stash_helpers import KEY, NO_IMAGE, STASHDB, performer_stash_id
 from stash_sense.cli import app
 from stash_sense.devtools.emulator import create_app, run_in_thread
 from stash_sense.facedb.build import build_from_folder
@@ -28,27 +29,7 @@ from stash_sense.stash import Scene, StashClient
 from stash_sense.stash.identities import StashPerformerFinder
 from stash_sense.stash.media import SceneMediaError, StashBridge, open_scene_frames
 
-KEY = "identify-test-key-51c0de"
 FRAMES = "6"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_worker() -> Iterator[None]:
-    """In-process face work: a worker pool's start-up would dominate these short scenes."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("STASH_SENSE_WORKERS", "1")
-        yield
-
-
-@pytest.fixture(scope="module")
-def library(tmp_path_factory: pytest.TempPathFactory, facedata: Path, stash_schema: Path) -> Path:
-    return make_library(tmp_path_factory.mktemp("identify-stash-library"), facedata)
-
-
-@pytest.fixture(scope="module")
-def stash(library: Path) -> Iterator[str]:
-    with run_in_thread(create_app(library, api_key=KEY, performers_without_image=[NO_IMAGE])) as url:
-        yield url
 
 
 @pytest.fixture(scope="module")
