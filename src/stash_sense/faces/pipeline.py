@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .align import BLAZEFACE_TO_DLIB_SCALE, CHIP_SIZE, LandmarkAligner, box_from_landmarks, plausible_landmarks, to_dlib_square
-from .detect import BlazeFaceDetector, FaceDetector, default_detector
+from .detect import BlazeFaceDetector, CascadeDetector, FaceDetector, default_detector
 from .embed import FaceEmbedder, create_embedder
 from .imageio import ImageReadError, decode_image
 from .quality import face_quality
@@ -18,6 +18,10 @@ WHOLE_IMAGE = "whole-image"
 # Central squares tried, largest first, when a headshot is too tight for any detector.
 _WHOLE_IMAGE_SCALES = (1.0, 0.8, 0.6)
 _REFINE_STEPS = 4
+
+
+def _covers_centre(box: Box, width: int, height: int) -> bool:
+    return box.x <= width / 2.0 <= box.x + box.w and box.y <= height / 2.0 <= box.y + box.h
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,19 +71,37 @@ class FacePipeline:
     # -- stages -----------------------------------------------------------------------------
 
     def detect(self, image: np.ndarray, options: PipelineOptions = PipelineOptions()) -> list[DetectedFace]:
-        found = [
-            d
-            for d in self.detector.detect(image)
-            if d.score >= options.min_detector_score and min(d.box.w, d.box.h) >= options.min_face_size
-        ]
-        found.sort(key=lambda d: d.box.area, reverse=True)
-        return found
+        return self._usable(self.detector.detect(image), options)
+
+    @staticmethod
+    def _usable(found: list[DetectedFace], options: PipelineOptions) -> list[DetectedFace]:
+        kept = [d for d in found if d.score >= options.min_detector_score and min(d.box.w, d.box.h) >= options.min_face_size]
+        kept.sort(key=lambda d: d.box.area, reverse=True)
+        return kept
+
+    def detect_subject(self, image: np.ndarray, options: PipelineOptions = PipelineOptions()) -> list[DetectedFace]:
+        """Faces of a single-subject photo, searched harder when none sits at the centre.
+
+        A portrait's subject is framed at the centre. When the first detector that finds
+        anything finds only bystanders (measured on LFW: 25 of 10,675 photos, where BlazeFace
+        full-range missed the central face but found someone at the edge), the later stages of
+        the cascade get their look too.
+        """
+        h, w = image.shape[:2]
+        detected = self.detect(image, options)
+        if detected and not any(_covers_centre(d.box, w, h) for d in detected) and isinstance(self.detector, CascadeDetector):
+            detected = self._usable(self.detector.detect_later_stages(image, detected), options)
+        return self.main_face(detected, w, h)
 
     @staticmethod
     def main_face(detected: list[DetectedFace], width: int, height: int) -> list[DetectedFace]:
-        """The one face of a single-subject photo: large and central beats large at the edge."""
+        """The one face of a single-subject photo: a face at the centre wins; otherwise large
+        and central beats large at the edge."""
         if len(detected) <= 1:
             return detected
+        central = [d for d in detected if _covers_centre(d.box, width, height)]
+        if central:
+            return [max(central, key=lambda d: d.box.area)]
         cx, cy, diag = width / 2.0, height / 2.0, float(np.hypot(width, height))
 
         def score(d: DetectedFace) -> float:
@@ -155,9 +177,10 @@ class FacePipeline:
     def analyze(self, image: np.ndarray, options: PipelineOptions = PipelineOptions()) -> list[Face]:
         # dlib's bindings need C-contiguous uint8 RGB (slices and views are not).
         image = np.ascontiguousarray(image, dtype=np.uint8)
-        detected = self.detect(image, options)
         if options.expect_single_face:
-            detected = self.main_face(detected, image.shape[1], image.shape[0])
+            detected = self.detect_subject(image, options)
+        else:
+            detected = self.detect(image, options)
         faces = [self.align(image, d) for d in detected]
         if not faces and options.expect_single_face:
             fitted = self.fit_whole_image(image)
