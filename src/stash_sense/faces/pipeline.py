@@ -95,20 +95,17 @@ class FacePipeline:
 
     @staticmethod
     def main_face(detected: list[DetectedFace], width: int, height: int) -> list[DetectedFace]:
-        """The one face of a single-subject photo: a face at the centre wins; otherwise large
-        and central beats large at the edge."""
+        """The one face of a single-subject photo: the face nearest the centre, distance
+        measured in face sizes (a big face slightly off-centre still beats a small one at the
+        edge; of two faces overlapping the centre the one centred on it wins)."""
         if len(detected) <= 1:
             return detected
-        central = [d for d in detected if _covers_centre(d.box, width, height)]
-        if central:
-            return [max(central, key=lambda d: d.box.area)]
-        cx, cy, diag = width / 2.0, height / 2.0, float(np.hypot(width, height))
+        cx, cy = width / 2.0, height / 2.0
 
-        def score(d: DetectedFace) -> float:
-            off = np.hypot(d.box.x + d.box.w / 2.0 - cx, d.box.y + d.box.h / 2.0 - cy) / diag
-            return d.box.area * (1.0 - off) ** 2
+        def off_centre(d: DetectedFace) -> float:
+            return float(np.hypot(d.box.x + d.box.w / 2.0 - cx, d.box.y + d.box.h / 2.0 - cy)) / max(1.0, np.sqrt(d.box.area))
 
-        return [max(detected, key=score)]
+        return [min(detected, key=off_centre)]
 
     def align(self, image: np.ndarray, detected: DetectedFace) -> Face:
         scale = 1.0 if detected.detector.startswith("dlib") else BLAZEFACE_TO_DLIB_SCALE
