@@ -19,7 +19,7 @@ from ..config import cache_dir
 from ..faces.parallel import FaceWorkerPool
 from ..faces.pipeline import FacePipeline, PipelineOptions
 
-CACHE_FORMAT = 3  # 3: single-subject photos search harder for a central face
+CACHE_FORMAT = 4  # 4: single-subject photos look again for a confident central face
 
 
 @dataclass(slots=True)

@@ -135,7 +135,8 @@ class CascadeDetector(FaceDetector):
         return []
 
     def detect_later_stages(self, image: np.ndarray, found: list[DetectedFace]) -> list[DetectedFace]:
-        """``found`` plus what the stages after the one that produced it find elsewhere.
+        """The faces, other than ``found``, that the stages after the one that produced
+        ``found`` detect.
 
         The early exit of :meth:`detect` can stop at a stage that found a bystander and missed
         the subject; this is the second look for callers that know where the subject should be.
@@ -144,12 +145,12 @@ class CascadeDetector(FaceDetector):
             return []  # every stage already ran and found nothing
         names = [d.name for d in self.detectors]
         last = max((names.index(f.detector) for f in found if f.detector in names), default=len(names))
-        faces = list(found)
+        new: list[DetectedFace] = []
         for det in self.detectors[last + 1 :]:
             for face in det.detect(image):
-                if all(iou(face.box, f.box) < 0.3 for f in faces):
-                    faces.append(face)
-        return faces
+                if all(iou(face.box, f.box) < 0.3 for f in [*found, *new]):
+                    new.append(face)
+        return new
 
 
 def default_detector(min_confidence: float = 0.5) -> CascadeDetector:
