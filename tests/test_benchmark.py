@@ -314,9 +314,13 @@ def _strip_timings(value: object) -> object:
     return value
 
 
+# A shell without job control starts background jobs with SIGINT ignored, and Python then leaves
+# it ignored: the child re-arms Ctrl-C so the test means the same wherever the suite is started.
+_CHILD = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); from stash_sense.cli import main; main()"
+
+
 def _start(args: list[str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", "from stash_sense.cli import main; main()", *args], env=cli_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen([sys.executable, "-c", _CHILD, *args], env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def _signal_after(child: subprocess.Popen, checkpoint: Path, finished: int, sig: int) -> None:
