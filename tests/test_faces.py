@@ -194,3 +194,40 @@ def test_worker_pool_matches_in_process_results(fr: Path, tmp_path: Path) -> Non
     assert results[1].error and "empty" in results[1].error
     local = FacePipeline().analyze_file(paths[0], PipelineOptions(expect_single_face=True))
     assert np.allclose(results[0].faces[0].embedding, local.faces[0].embedding, atol=1e-5)
+
+
+def test_workers_exit_when_their_parent_is_killed(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    # The parent starts a pool, reports its workers' pids, then dies without any clean-up.
+    script = (
+        "import os, signal\n"
+        "from stash_sense.faces.parallel import FaceWorkerPool\n"
+        "pool = FaceWorkerPool(2)\n"
+        "[f.result() for f in pool.warm()]\n"
+        "print(' '.join(str(p) for p in pool._pool()._processes), flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    # Files, not pipes: orphaned workers would hold a pipe open and stall the wait.
+    log, err = tmp_path / "out.txt", tmp_path / "err.txt"
+    with log.open("w") as stdout, err.open("w") as stderr:
+        code = subprocess.run([sys.executable, "-c", script], stdout=stdout, stderr=stderr, timeout=300).returncode
+    assert code == -9, err.read_text()[-2000:]
+    pids = [int(p) for p in log.read_text().split()]
+    assert len(pids) == 2
+
+    def alive(pid: int) -> bool:
+        # An exited orphan may linger as a zombie until init reaps it: that is not alive.
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+    deadline = time.monotonic() + 20
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(p) for p in pids), "worker processes outlived their killed parent"

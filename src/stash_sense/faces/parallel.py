@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing as mp
+import os
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
@@ -24,10 +26,20 @@ from .types import ImageFaces
 _worker_pipeline: FacePipeline | None = None
 
 
+def _exit_with_parent(parent: int) -> None:
+    # A parent killed outright (SIGKILL, the OOM killer) cannot shut its pool down, and its
+    # workers would otherwise live on as orphans holding their models' memory.
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
 def _init_worker(embedder: str) -> None:
     global _worker_pipeline
     from .embed import create_embedder
 
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="exit-with-parent", daemon=True).start()
     _worker_pipeline = FacePipeline(embedder=create_embedder(embedder))
 
 
