@@ -71,16 +71,16 @@ class EmbeddingCache:
         by_key = {}
         rows = self._con.execute(f"SELECT key, emb, mir, detector, quality, error FROM {self.table}").fetchall()
         by_key = {r[0]: r for r in rows}
-        todo = []
+        missing = []
         for p, k in keys.items():
             r = by_key.get(k)
             if r is None:
-                todo.append(p)
+                missing.append(p)
                 continue
             emb = np.frombuffer(r[1], dtype=np.float32) if r[1] else None
             mir = np.frombuffer(r[2], dtype=np.float32) if r[2] else None
             found[p] = ImageEmbedding(p, emb, mir, r[3], r[4], r[5])
-        for i, item in enumerate(pool.map(_embed_main_face, todo), 1):
+        for i, item in enumerate(pool.map(_embed_main_face, missing), 1):
             found[item.path] = item
             self._con.execute(
                 f"INSERT OR REPLACE INTO {self.table} VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -91,8 +91,8 @@ class EmbeddingCache:
                     item.detector, item.quality, item.error,
                 ),
             )
-            if i % 100 == 0 or i == len(todo):
+            if i % 100 == 0 or i == len(missing):
                 self._con.commit()
                 if progress:
-                    print(f"  embedded {i}/{len(todo)} images", file=sys.stderr, flush=True)
+                    print(f"  embedded {i}/{len(missing)} images", file=sys.stderr, flush=True)
         return found

@@ -70,7 +70,7 @@ def add_stashbox_images(
         )
     }
     skipped: Counter[str] = Counter()
-    todo: list[tuple[int, str, str]] = []  # (DB performer id, stash-box id, performer key)
+    pending: list[tuple[int, str, str]] = []  # (DB performer id, stash-box id, performer key)
     linked = 0
     for performer in performers:
         sid = stash_id_for(performer.stash_ids, endpoint)
@@ -88,7 +88,7 @@ def add_stashbox_images(
                 skipped[IDENTITY_CONFLICT] += 1
                 continue
             db_ids[performer.id] = pid
-        todo.append((pid, sid.stash_id.strip(), key))
+        pending.append((pid, sid.stash_id.strip(), key))
     ctx.writer.commit()
 
     async def fetch(job: tuple[int, str, str]) -> _Fetched:
@@ -109,8 +109,8 @@ def add_stashbox_images(
         return _Fetched(performer=found, images=[(k, image.id, d) for (k, image), d in zip(wanted, data)])
 
     fetched_now = processed = added = 0
-    task = ctx.progress.add_task("stash-box performers", total=len(todo))
-    for batch in prefetch_batches(ctx.bridge, todo, fetch, _BATCH):
+    task = ctx.progress.add_task("stash-box performers", total=len(pending))
+    for batch in prefetch_batches(ctx.bridge, pending, fetch, _BATCH):
         for (pid, box_id, key), outcome in batch:
             if isinstance(outcome, BaseException):
                 raise outcome  # the stash-box itself failed (unreachable, bad key): stop, resume later
