@@ -197,7 +197,6 @@ def test_worker_pool_matches_in_process_results(fr: Path, tmp_path: Path) -> Non
 
 
 def test_workers_exit_when_their_parent_is_killed(tmp_path: Path) -> None:
-    import os
     import subprocess
     import sys
     import time
