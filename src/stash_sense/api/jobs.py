@@ -187,9 +187,9 @@ class FingerprintJobs:
         async for scene in client.find_scenes(per_page=LIST_PAGE_SIZE, priority=Priority.LOW):
             scene_ids.append(scene.id)
         version = self.face_db.current_version()
-        todo = self.store.scenes_needing_work(scene_ids, version, refresh_outdated=job.refresh_outdated)
-        log.info("fingerprint job %s: %s of %s scenes to do", job.id, len(todo), len(scene_ids))
-        return self.job_store.set_work_list(job.id, todo)
+        pending = self.store.scenes_needing_work(scene_ids, version, refresh_outdated=job.refresh_outdated)
+        log.info("fingerprint job %s: %s of %s scenes to do", job.id, len(pending), len(scene_ids))
+        return self.job_store.set_work_list(job.id, pending)
 
     async def _one_scene(self, job: JobRecord, scene_id: str) -> str:
         """Fingerprint one scene; returns 'done', 'failed', 'retry' or 'stash_down'."""

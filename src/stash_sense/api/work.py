@@ -11,6 +11,8 @@ a request that times out cannot push the number of running calls past the bound.
 
 from __future__ import annotations
 
+import contextlib
+
 import asyncio
 import heapq
 import itertools
@@ -64,10 +66,9 @@ class WorkPool:
             self._release()
             raise
         def done(_future: Future[T]) -> None:
-            try:
+            # RuntimeError: the event loop is gone (server shut down); nobody waits for a turn any more.
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self._release)
-            except RuntimeError:
-                pass  # the event loop is gone (server shut down): nobody waits for a turn any more
 
         future.add_done_callback(done)
         return await asyncio.wrap_future(future)

@@ -54,15 +54,15 @@ def build_from_folder(
     pool = shared_pool(workers, embedder=model.model)
     processed = 0
     with FaceDBWriter(Path(out), model, pipeline.info.detector, resume=True) as writer:
-        todo: list[tuple[str, int, Path]] = []
+        pending: list[tuple[str, int, Path]] = []
         for name in identities:
             pid = writer.upsert_performer(Identity(endpoint, name), name)
-            todo.extend((name, pid, p) for p in identities[name] if not writer.is_source_done(_key(folder, p)))
+            pending.extend((name, pid, p) for p in identities[name] if not writer.is_source_done(_key(folder, p)))
         bar = progress_bar("building face DB", progress)
         with bar:
-            task = bar.add_task("images", total=len(todo))
+            task = bar.add_task("images", total=len(pending))
             known: dict[int, list[np.ndarray]] = {}
-            for (name, pid, path), result in zip(todo, pool.analyze_files([p for _, _, p in todo], options)):
+            for (name, pid, path), result in zip(pending, pool.analyze_files([p for _, _, p in pending], options)):
                 key = _key(folder, path)
                 reason = skip_reason(result)
                 if reason is None:

@@ -200,14 +200,14 @@ class FingerprintStore:
                     "SELECT scene_id, status, face_db_version, stale FROM scene_fingerprints"
                 )
             }
-        todo = []
+        pending = []
         for sid in scene_ids:
             entry = known.get(str(sid))
             if entry is None or entry[0] != "complete":
-                todo.append(str(sid))
+                pending.append(str(sid))
             elif refresh_outdated and (entry[2] or (current_version is not None and entry[1] != current_version)):
-                todo.append(str(sid))
-        return todo
+                pending.append(str(sid))
+        return pending
 
     def mark_all_stale(self) -> int:
         """Flag every complete fingerprint for refresh (``refresh-all``); returns how many."""

@@ -24,7 +24,7 @@ from starlette.types import Receive, Scope, Send
 from stash_sense.devtools.emulator.auth import AccessLog, ApiKeyAuth
 from stash_sense.devtools.emulator.catalog import StashCatalog
 from stash_sense.devtools.emulator.gql import GraphQLEndpoint, attach_resolvers, load_schema
-from stash_sense.devtools.emulator.media import image_mime, placeholder_portrait
+from stash_sense.devtools.emulator.media import image_mime, default_portrait
 from stash_sense.devtools.emulator.ranges import UnsatisfiableRange, parse_range
 from stash_sense.devtools.emulator.stash_api import DEFAULT_STASH_BOXES, RESOLVERS, StashContext, StashSettings
 
@@ -139,7 +139,7 @@ class _MediaRoutes:
             return PlainTextResponse("performer not found", status_code=404)
         image = self.catalog.store.performer_image(performer_id)
         if image is None or request.query_params.get("default") == "true":
-            return Response(placeholder_portrait(), media_type="image/png")
+            return Response(default_portrait(), media_type="image/png")
         data = image.data if image.data is not None else await run_in_threadpool(image.file.read_bytes)  # type: ignore[union-attr]
         return Response(data, media_type=image_mime(data))
 
@@ -147,7 +147,7 @@ class _MediaRoutes:
         # Tags never have images in the emulator: Stash's default image stands in.
         if self.catalog.store.tag(request.path_params["tag_id"]) is None:
             return PlainTextResponse("tag not found", status_code=404)
-        return Response(placeholder_portrait(), media_type="image/png")
+        return Response(default_portrait(), media_type="image/png")
 
 
 class _StreamEndpoint:

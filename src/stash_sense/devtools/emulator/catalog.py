@@ -7,6 +7,8 @@ also generates once and then serves from disk.
 
 from __future__ import annotations
 
+import contextlib
+
 import dataclasses
 import hashlib
 import json
@@ -132,13 +134,12 @@ class StashCatalog:
         key = hashlib.sha1(str(path).encode()).hexdigest()
         cached = self.cache_dir / "probe" / f"{key}.json"
         if cached.exists():
-            try:
+            # A damaged cache entry (OSError, ValueError, KeyError, TypeError) is simply recomputed.
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
                 data = json.loads(cached.read_text(encoding="utf-8"))
                 if data.get("size") == stat.st_size and data.get("mtime_ns") == stat.st_mtime_ns:
                     fields = {f.name: data[f.name] for f in dataclasses.fields(VideoInfo) if f.name != "path"}
                     return VideoInfo(path=path, **fields)
-            except (OSError, ValueError, KeyError, TypeError):
-                pass  # a damaged cache entry is simply recomputed
         info = probe_video(path)
         record = {**dataclasses.asdict(info), "path": str(path), "mtime_ns": stat.st_mtime_ns}
         write_atomically(cached, json.dumps(record).encode("utf-8"))

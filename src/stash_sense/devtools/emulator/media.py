@@ -171,7 +171,7 @@ def image_mime(data: bytes) -> str:
     raise ValueError("unsupported image data (expected JPEG, PNG, WebP or GIF)")
 
 
-def placeholder_portrait() -> bytes:
+def default_portrait() -> bytes:
     """Stash's stand-in for a performer without an image: a flat silhouette, deliberately
     featureless so that no face detector finds a face in it."""
     from PIL import Image, ImageDraw

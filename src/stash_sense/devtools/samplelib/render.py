@@ -154,9 +154,9 @@ def render_library(
 
     for stale in (out / "scenes").glob(".*.partial"):
         stale.unlink()  # left by an interrupted render
-    todo = [plan for plan in plans.scenes if not (out / plan.file).is_file()]
-    progress.stage("Rendering scenes", len(todo))
-    _render_all(todo, out, workers, progress)
+    pending = [plan for plan in plans.scenes if not (out / plan.file).is_file()]
+    progress.stage("Rendering scenes", len(pending))
+    _render_all(pending, out, workers, progress)
 
     write_json_atomic(out / LIBRARY_FILE, text)
     (out / PARTIAL_LIBRARY_FILE).unlink(missing_ok=True)
@@ -165,8 +165,8 @@ def render_library(
     return RenderReport(
         library=library,
         out_dir=out,
-        rendered=len(todo),
-        skipped=len(plans.scenes) - len(todo),
+        rendered=len(pending),
+        skipped=len(plans.scenes) - len(pending),
         elapsed_s=time.monotonic() - started,
         scene_bytes=sum((out / s.file).stat().st_size for s in library.scenes),
         warnings=warnings,
@@ -237,9 +237,9 @@ def _render_one(plan: ScenePlan, root: Path) -> int:
     return plan.index
 
 
-def _render_all(todo: Sequence[ScenePlan], out: Path, workers: int, progress: RenderProgress) -> None:
+def _render_all(pending: Sequence[ScenePlan], out: Path, workers: int, progress: RenderProgress) -> None:
     # Largest first so the last scenes to finish are short ones.
-    ordered = sorted(todo, key=lambda p: p.frames * p.width * p.height, reverse=True)
+    ordered = sorted(pending, key=lambda p: p.frames * p.width * p.height, reverse=True)
     if workers <= 1 or len(ordered) <= 1:
         for plan in ordered:
             _render_one(plan, out)

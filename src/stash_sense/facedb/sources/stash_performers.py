@@ -83,7 +83,7 @@ def upsert_stash_performer(ctx: BuildContext, stash: StashClient, performer: Per
 
 def add_performer_images(ctx: BuildContext, stash: StashClient, performers: list[Performer]) -> PerformerStage:
     stage = PerformerStage(in_stash=len(performers))
-    todo: list[tuple[int, Performer, str]] = []
+    pending: list[tuple[int, Performer, str]] = []
     for performer in performers:
         if not performer.has_image:
             stage.without_image[performer.id] = performer.name
@@ -100,14 +100,14 @@ def add_performer_images(ctx: BuildContext, stash: StashClient, performers: list
         stage.db_ids[performer.id] = pid
         key = image_source_key(performer)
         if not ctx.writer.is_source_done(key):
-            todo.append((pid, performer, key))
+            pending.append((pid, performer, key))
     ctx.writer.commit()
 
     async def fetch(job: tuple[int, Performer, str]) -> bytes:
         return await stash.fetch_bytes(job[1].image_path or "", Priority.LOW)
 
-    task = ctx.progress.add_task("performer images", total=len(todo))
-    for batch in prefetch_batches(ctx.bridge, todo, fetch, _BATCH):
+    task = ctx.progress.add_task("performer images", total=len(pending))
+    for batch in prefetch_batches(ctx.bridge, pending, fetch, _BATCH):
         fetched = [(job, data) for job, data in batch if isinstance(data, bytes)]
         for (pid, performer, key), error in batch:
             if isinstance(error, BaseException):
