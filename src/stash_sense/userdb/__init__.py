@@ -14,10 +14,30 @@ from stash_sense.userdb.fingerprints import (
     fingerprint_from_result,
 )
 from stash_sense.userdb.jobs import JobRecord, JobStatus, JobStore
+from stash_sense.userdb.library_index import IndexedFile, IndexedScene, LibraryIndex
 from stash_sense.userdb.migrations import LATEST_VERSION, MIGRATIONS, Migration
+from stash_sense.userdb.recommendations import (
+    ActionRecord,
+    AnalysisRun,
+    NewRecommendation,
+    Recommendation,
+    RecommendationStore,
+    RunCounts,
+    Watermark,
+)
 
 __all__ = [
     "LATEST_VERSION",
+    "ActionRecord",
+    "AnalysisRun",
+    "IndexedFile",
+    "IndexedScene",
+    "LibraryIndex",
+    "NewRecommendation",
+    "Recommendation",
+    "RecommendationStore",
+    "RunCounts",
+    "Watermark",
     "MIGRATIONS",
     "USER_DB_FILE",
     "FingerprintCoverage",

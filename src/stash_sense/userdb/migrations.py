@@ -105,6 +105,133 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX fingerprint_job_scenes_todo ON fingerprint_job_scenes (job_id, state, position)",
         ),
     ),
+    Migration(
+        3,
+        "recommendations",
+        (
+            # One row per analyzer run; ``examined`` counts the library items the run looked
+            # at (only the changed ones in an incremental run), ``total`` the items known.
+            """
+            CREATE TABLE analysis_runs (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                type TEXT NOT NULL,
+                mode TEXT NOT NULL CHECK (mode IN ('full', 'incremental')),
+                status TEXT NOT NULL CHECK (status IN ('running', 'completed', 'stopped', 'failed')),
+                logic_version INTEGER NOT NULL,
+                total INTEGER NOT NULL DEFAULT 0,
+                examined INTEGER NOT NULL DEFAULT 0,
+                candidates INTEGER NOT NULL DEFAULT 0,
+                raised INTEGER NOT NULL DEFAULT 0,
+                updated INTEGER NOT NULL DEFAULT 0,
+                suppressed INTEGER NOT NULL DEFAULT 0,
+                obsolete INTEGER NOT NULL DEFAULT 0,
+                progress REAL NOT NULL DEFAULT 0,
+                examined_ids TEXT,
+                error TEXT,
+                started_at TEXT NOT NULL,
+                finished_at TEXT
+            )
+            """,
+            "CREATE INDEX analysis_runs_type ON analysis_runs (type, id)",
+            # One recommendation per (type, target): a re-run updates it instead of adding another.
+            # ``target`` is a canonical key such as ``scenes:12,40``; ``evidence_hash`` is
+            # what a soft dismissal compares to decide whether the evidence changed.
+            """
+            CREATE TABLE recommendations (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                type TEXT NOT NULL,
+                target TEXT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('open', 'dismissed', 'resolved', 'obsolete')),
+                confidence REAL NOT NULL CHECK (confidence >= 0 AND confidence <= 1),
+                evidence TEXT NOT NULL,
+                evidence_hash TEXT NOT NULL,
+                run_id INTEGER REFERENCES analysis_runs (id) ON DELETE SET NULL,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                resolved_at TEXT,
+                resolution TEXT,
+                UNIQUE (type, target)
+            )
+            """,
+            "CREATE INDEX recommendations_list ON recommendations (type, status, confidence)",
+            # Which Stash objects a recommendation is about: an incremental run re-examines
+            # exactly the recommendations that touch a changed object.
+            """
+            CREATE TABLE recommendation_objects (
+                recommendation_id INTEGER NOT NULL REFERENCES recommendations (id) ON DELETE CASCADE,
+                kind TEXT NOT NULL,
+                object_id TEXT NOT NULL,
+                PRIMARY KEY (recommendation_id, kind, object_id)
+            )
+            """,
+            "CREATE INDEX recommendation_objects_by_object ON recommendation_objects (kind, object_id)",
+            # Dismissals outlive the recommendation rows: "not a duplicate" is remembered for ever,
+            # a soft dismissal until the evidence hash changes.
+            """
+            CREATE TABLE dismissals (
+                type TEXT NOT NULL,
+                target TEXT NOT NULL,
+                kind TEXT NOT NULL CHECK (kind IN ('soft', 'permanent', 'not_duplicate')),
+                evidence_hash TEXT NOT NULL,
+                reason TEXT,
+                created_at TEXT NOT NULL,
+                PRIMARY KEY (type, target)
+            )
+            """,
+            # Where each analyzer got to, and with which version of its logic: a new logic
+            # version forces the next run to be a full one.
+            """
+            CREATE TABLE analyzer_watermarks (
+                type TEXT PRIMARY KEY,
+                logic_version INTEGER NOT NULL,
+                watermark TEXT,
+                last_run_id INTEGER,
+                updated_at TEXT NOT NULL
+            )
+            """,
+            # Every action that changed Stash: what, when, and the ids before and after.
+            """
+            CREATE TABLE recommendation_actions (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                recommendation_id INTEGER REFERENCES recommendations (id) ON DELETE SET NULL,
+                action TEXT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('done', 'failed')),
+                detail TEXT NOT NULL,
+                error TEXT,
+                created_at TEXT NOT NULL
+            )
+            """,
+            # The analyzers' copy of what they need from Stash's scenes, so an incremental run
+            # fetches only the scenes changed since the watermark and compares them with all.
+            """
+            CREATE TABLE library_scenes (
+                scene_id TEXT PRIMARY KEY,
+                updated_at TEXT NOT NULL,
+                title TEXT,
+                date TEXT,
+                studio_id TEXT,
+                performer_ids TEXT NOT NULL DEFAULT '[]',
+                stash_ids TEXT NOT NULL DEFAULT '[]'
+            )
+            """,
+            """
+            CREATE TABLE library_scene_files (
+                scene_id TEXT NOT NULL REFERENCES library_scenes (scene_id) ON DELETE CASCADE,
+                file_id TEXT NOT NULL,
+                position INTEGER NOT NULL,
+                path TEXT NOT NULL DEFAULT '',
+                size INTEGER NOT NULL DEFAULT 0,
+                width INTEGER NOT NULL DEFAULT 0,
+                height INTEGER NOT NULL DEFAULT 0,
+                duration REAL NOT NULL DEFAULT 0,
+                bit_rate INTEGER NOT NULL DEFAULT 0,
+                video_codec TEXT NOT NULL DEFAULT '',
+                phash INTEGER,
+                PRIMARY KEY (scene_id, file_id)
+            )
+            """,
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
