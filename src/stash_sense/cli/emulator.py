@@ -34,6 +34,10 @@ def serve(
     without_image: str = typer.Option(
         "", "--performers-without-image", help="Comma-separated performer ids to serve without an image."
     ),
+    plugins_dir: Path | None = typer.Option(
+        None, "--plugins-dir", help="Stash plugins folder: its raw plugins run through runPluginOperation/runPluginTask.",
+        exists=True, file_okay=False,
+    ),
 ) -> None:
     """Serve LIBRARY as a Stash instance: GraphQL at /graphql plus streams, screenshots and sprites."""
     from stash_sense.devtools.emulator.app import create_app
@@ -47,7 +51,7 @@ def serve(
     try:
         application = create_app(
             library, api_key=key, schema_dir=schema, state_db=state_db, external_url=external_url,
-            performers_without_image=[int(part) for part in ids],
+            performers_without_image=[int(part) for part in ids], plugins_dir=plugins_dir,
         )
     except (LibraryError, FileNotFoundError, ValueError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--library/--schema") from None

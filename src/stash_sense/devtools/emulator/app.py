@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import secrets
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ def create_app(
     performers_without_image: Collection[int | str] = (),
     stash_boxes: Sequence[Mapping[str, Any]] | None = None,
     session_cookie: str | None = None,
+    plugins_dir: Path | None = None,
 ) -> Starlette:
     """An ASGI app emulating Stash over the sample library in ``library_dir``.
 
@@ -48,7 +50,8 @@ def create_app(
     performer ids served as having no image (Stash's ``&default=true`` placeholder).
     ``stash_boxes``: the configured stash-box endpoints (default: StashDB, no key).
     ``session_cookie``: a ``session`` cookie value accepted instead of the key, as Stash
-    accepts the cookie it hands to plugins.
+    accepts the cookie it hands to plugins. ``plugins_dir``: Stash's plugins folder; its raw
+    plugins run through ``runPluginOperation``/``runPluginTask`` (see ``plugins.py``).
     """
     from stash_sense.config import stash_schema_dir
 
@@ -68,7 +71,16 @@ def create_app(
     def base_url(request: Request) -> str:
         return settings.external_url or str(request.base_url).rstrip("/")
 
-    graphql_endpoint = GraphQLEndpoint(schema, lambda request: StashContext(catalog, settings, base_url(request)))
+    plugins = None
+    if plugins_dir is not None:
+        from stash_sense.devtools.emulator.plugins import PluginHost
+
+        # Stash hands each plugin run a session cookie it accepts in place of the API key.
+        session_cookie = session_cookie or secrets.token_urlsafe(24)
+        plugins = PluginHost(Path(plugins_dir), config_dir=catalog.state_dir, session_cookie=session_cookie)
+    graphql_endpoint = GraphQLEndpoint(
+        schema, lambda request: StashContext(catalog, settings, base_url(request), plugins=plugins)
+    )
     media = _MediaRoutes(catalog)
 
     @contextlib.asynccontextmanager
@@ -76,6 +88,8 @@ def create_app(
         try:
             yield
         finally:
+            if plugins is not None:
+                await plugins.close()
             catalog.close()
 
     app = Starlette(
@@ -95,6 +109,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.catalog = catalog
+    app.state.plugins = plugins
     return app
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from stash_sense.devtools.emulator.gql import Resolver
+from stash_sense.devtools.emulator.plugins import PLUGIN_RESOLVERS
 from stash_sense.devtools.emulator.stash_mutations import MUTATION_RESOLVERS
 from stash_sense.devtools.emulator.stash_objects import (
     DEFAULT_STASH_BOXES,
@@ -14,4 +15,4 @@ from stash_sense.devtools.emulator.stash_queries import QUERY_RESOLVERS
 
 __all__ = ["DEFAULT_STASH_BOXES", "RESOLVERS", "StashContext", "StashSettings"]
 
-RESOLVERS: dict[tuple[str, str], Resolver] = {**OBJECT_RESOLVERS, **QUERY_RESOLVERS, **MUTATION_RESOLVERS}
+RESOLVERS: dict[tuple[str, str], Resolver] = {**OBJECT_RESOLVERS, **QUERY_RESOLVERS, **MUTATION_RESOLVERS, **PLUGIN_RESOLVERS}

@@ -40,6 +40,7 @@ class StashContext:
     settings: StashSettings
     base_url: str
     _cache: dict[str, Any] = field(default_factory=dict)
+    plugins: Any = None  # the PluginHost when the emulator was given a plugins folder
 
     def cached(self, key: str, compute: Callable[[], Any]) -> Any:
         """Memoise per-request aggregates (scene counts) across the objects of one response."""
