@@ -22,6 +22,7 @@ from stash_sense.api.errors import install_error_handlers
 from stash_sense.api.jobs import FingerprintJobs
 from stash_sense.api.middleware import CatchAllErrors, RequestLimits, SecurityHeaders
 from stash_sense.api.routes import database, fingerprints, health, identify, scenes
+from stash_sense.api.routes import benchmarks, dashboard, effective_settings, stash_lookup
 from stash_sense.api.settings import Settings
 from stash_sense.api.stash_access import StashAccess
 from stash_sense.api.state import FaceDBState
@@ -86,6 +87,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.public)
     for module in (health, database, identify, scenes, fingerprints):
         app.include_router(module.router, dependencies=protected)
+    for module in (stash_lookup, benchmarks, effective_settings):
+        app.include_router(module.router, dependencies=protected)
+    app.include_router(dashboard.router)
 
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
     app.add_middleware(

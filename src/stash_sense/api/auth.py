@@ -17,7 +17,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from stash_sense.api.middleware import send_json_error
 
 API_KEY_HEADER = "X-API-Key"
-PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/", "/dashboard"})
+# The dashboard's static files hold no data; the page itself asks for the key.
+PUBLIC_PREFIXES = ("/dashboard/",)
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
 _api_key_scheme = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="The sidecar's API key.")
 _bearer_scheme = HTTPBearer(auto_error=False, description="The sidecar's API key as a bearer token.")
@@ -49,7 +55,7 @@ class ApiKeyAuth:
         self.api_key = api_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.api_key is None or scope.get("path") in PUBLIC_PATHS:
+        if scope["type"] != "http" or self.api_key is None or is_public(scope.get("path", "")):
             await self.app(scope, receive, send)
             return
         given = presented_key(scope.get("headers", []))

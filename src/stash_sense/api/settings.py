@@ -27,6 +27,8 @@ Environment variable            Meaning                                         
 ``STASH_SENSE_DB_WATCH_INTERVAL``  Seconds between checks of the face DB for a   10 (0: never)
                                 new version (hot swap)
 ``STASH_SENSE_FINGERPRINT_FRAMES``  Frames per scene in the bulk job             30
+``STASH_SENSE_BENCHMARK_DIR``   Where the dashboard lists benchmark reports      ``$STASH_SENSE_DATA_DIR/benchmarks``
+                                (one ``benchmark --output-dir`` per folder)
 ``STASH_SENSE_SETTINGS``        A TOML or JSON settings file (keys: the field    unset
                                 names below)
 ==============================  ===============================================  =========================================
@@ -69,6 +71,7 @@ ENV_VARS: dict[str, str] = {
     "media_roots": "STASH_SENSE_MEDIA_ROOTS",
     "db_watch_interval_s": "STASH_SENSE_DB_WATCH_INTERVAL",
     "fingerprint_frames": "STASH_SENSE_FINGERPRINT_FRAMES",
+    "benchmark_dir": "STASH_SENSE_BENCHMARK_DIR",
 }
 
 
@@ -112,6 +115,7 @@ class Settings(BaseModel):
     media_roots: list[Path] = Field(default_factory=list)
     db_watch_interval_s: float = Field(10.0, ge=0)
     fingerprint_frames: int = Field(30, ge=1, le=600)
+    benchmark_dir: Path | None = Field(None, description="Benchmark reports shown by the dashboard (default: DATA_DIR/benchmarks).")
 
     @field_validator("stash_url")
     @classmethod
@@ -162,6 +166,10 @@ class Settings(BaseModel):
         return (self.face_db or self.data_dir / "facedb").expanduser()
 
     @property
+    def benchmark_reports_dir(self) -> Path:
+        return (self.benchmark_dir or self.data_dir / "benchmarks").expanduser()
+
+    @property
     def user_db_path(self) -> Path:
         from stash_sense.userdb import USER_DB_FILE
 
@@ -193,6 +201,7 @@ class Settings(BaseModel):
         for key in ("stash_api_key", "api_key"):
             data[key] = "<set>" if getattr(self, key) is not None else None
         data["face_db"] = str(self.face_db_dir)
+        data["benchmark_dir"] = str(self.benchmark_reports_dir)
         return data
 
 
