@@ -27,8 +27,10 @@ _GROUPS: list[tuple[str, str | None, str]] = [
     ("identify", "identify", "Identify performers in images and scenes."),
     ("evaluate", "eval", "Measure accuracy on labelled data."),
     ("bench", "bench", "Measure speed."),
+    ("models", "models", "List, install, verify and remove face models."),
     ("samplelib", "samplelib", "Render a sample library of scenes with known performers."),
     ("emulator", "emulator", "Run the Stash emulator (tests and demo only)."),
+    ("plugin", "plugin", "Package the Stash plugin as a plugin source."),
     ("serve", None, "Run the sidecar HTTP API."),
     ("benchmark", None, "Benchmark identification against a Stash library."),
     ("demo", None, "Run the end-to-end demo on the embedded default data."),
@@ -54,9 +56,20 @@ def _register() -> None:
 _register()
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from stash_sense import __version__
+
+        typer.echo(f"stash-sense {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages to stderr."),
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else getattr(logging, os.environ.get("STASH_SENSE_LOG_LEVEL", "WARNING")),
