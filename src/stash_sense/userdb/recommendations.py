@@ -303,6 +303,24 @@ class RecommendationStore:
             )
         return len(stale)
 
+    def retire_absent(self, type: str, kind: str, present: set[str]) -> int:
+        """Mark open recommendations of ``type`` that involve an object of ``kind`` no longer in
+        ``present`` (deleted or merged away in Stash) as obsolete."""
+        with self.db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT r.id, o.object_id FROM recommendations r JOIN recommendation_objects o ON o.recommendation_id = r.id "
+                "WHERE r.type = ? AND r.status = 'open' AND o.kind = ?",
+                (type, kind),
+            ).fetchall()
+            gone = sorted({rec_id for rec_id, obj in rows if obj not in present})
+            now = utc_now()
+            conn.executemany(
+                "UPDATE recommendations SET status = 'obsolete', resolved_at = ?, resolution = 'gone from Stash', updated_at = ? "
+                "WHERE id = ?",
+                [(now, now, rec_id) for rec_id in gone],
+            )
+        return len(gone)
+
     # -- reading --------------------------------------------------------------------------------
 
     def get(self, rec_id: int) -> Recommendation | None:
