@@ -141,7 +141,8 @@ class Sidecar:
             body = None
         detail = body.get("detail") if isinstance(body, dict) else None
         if exc.code == 401:
-            return "the sidecar needs its API key: set Sidecar API key in Settings > Plugins > Stash Sense"
+            return ("the sidecar refused the request (401): set Sidecar API key in Settings > Plugins > Stash Sense "
+                    "to its STASH_SENSE_API_KEY")
         if exc.code == 404 and detail is None:
             return f"{self.url} has no Stash Sense API at this path; is the sidecar URL right?"
         return f"the sidecar answered {exc.code}: {detail or exc.reason}"
