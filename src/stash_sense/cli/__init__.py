@@ -31,7 +31,6 @@ _GROUPS: list[tuple[str, str | None, str]] = [
     ("samplelib", "samplelib", "Render a sample library of scenes with known performers."),
     ("emulator", "emulator", "Run the Stash emulator (tests and demo only)."),
     ("plugin", "plugin", "Package the Stash plugin as a plugin source."),
-    ("plugin", "plugin", "Package the Stash plugin as a plugin source."),
     ("serve", None, "Run the sidecar HTTP API."),
     ("benchmark", None, "Benchmark identification against a Stash library."),
     ("demo", None, "Run the end-to-end demo on the embedded default data."),
