@@ -62,14 +62,74 @@ def worker_count() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-# Face embedders this build ships (the calibration of each lives in matching/calibrations).
-EMBEDDERS = ("dlib-resnet-v1", "dlib-resnet-v1+flip")
+def data_dir() -> Path:
+    """Where Stash Sense keeps its state (``STASH_SENSE_DATA_DIR``, default
+    ``$XDG_DATA_HOME/stash-sense``, i.e. ``~/.local/share/stash-sense``)."""
+    env = os.environ.get("STASH_SENSE_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_DATA_HOME")
+    return (Path(base).expanduser() if base else Path.home() / ".local" / "share") / "stash-sense"
+
+
+def models_dir() -> Path:
+    """Where installed model files live (``STASH_SENSE_MODELS_DIR``, default
+    ``$STASH_SENSE_DATA_DIR/models``). Only ``stash-sense models install`` writes here."""
+    env = os.environ.get("STASH_SENSE_MODELS_DIR")
+    return Path(env).expanduser() if env else data_dir() / "models"
+
+
+def model_source() -> str:
+    """Where ``stash-sense models install`` fetches model files from (``STASH_SENSE_MODEL_SOURCE``):
+    a folder or an http(s) base URL. Nothing else ever fetches a model."""
+    return os.environ.get("STASH_SENSE_MODEL_SOURCE", "").strip() or DEFAULT_MODEL_SOURCE
+
+
+# The project's release location for model files that no PyPI package ships.
+DEFAULT_MODEL_SOURCE = "https://github.com/stash-sense/stash-sense/releases/download/models-v1"
+
+
+def onnx_providers() -> list[str]:
+    """ONNX Runtime execution providers, in order of preference (``STASH_SENSE_ONNX_PROVIDERS``,
+    comma-separated; e.g. ``CUDAExecutionProvider,CPUExecutionProvider`` with onnxruntime-gpu)."""
+    env = os.environ.get("STASH_SENSE_ONNX_PROVIDERS", "")
+    names = [p.strip() for p in env.split(",") if p.strip()]
+    return names or ["CPUExecutionProvider"]
+
+
+def onnx_threads() -> int:
+    """Intra-op threads per ONNX Runtime session (``STASH_SENSE_ONNX_THREADS``, default 1: the
+    worker pool already runs one process per core; 0 lets ONNX Runtime choose)."""
+    env = os.environ.get("STASH_SENSE_ONNX_THREADS", "").strip()
+    return max(0, int(env)) if env else 1
+
+
+# Face embedders this build knows (the calibration of each lives in matching/calibrations).
+# The EdgeFace ones need their model file installed (`stash-sense models install NAME`).
+DLIB_EMBEDDERS = ("dlib-resnet-v1", "dlib-resnet-v1+flip")
+ONNX_EMBEDDERS = ("edgeface-xs", "edgeface-xs+flip", "edgeface-xxs", "edgeface-xxs+flip")
+EMBEDDERS = DLIB_EMBEDDERS + ONNX_EMBEDDERS
 DEFAULT_EMBEDDER = "dlib-resnet-v1"
+# Used by default instead of dlib once its model file is installed.
+PREFERRED_EMBEDDER = "edgeface-xs"
+
+
+def embedder_base(name: str) -> str:
+    """The model behind an embedder name (``edgeface-xs+flip`` -> ``edgeface-xs``)."""
+    return name.removesuffix("+flip")
 
 
 def embedder_name() -> str:
-    """The face embedder (``STASH_SENSE_EMBEDDER``); a face DB must be built with the same one."""
-    name = os.environ.get("STASH_SENSE_EMBEDDER", DEFAULT_EMBEDDER).strip()
+    """The face embedder used to build face DBs and for evaluations (``STASH_SENSE_EMBEDDER``).
+
+    Unset: ``edgeface-xs`` when its model file is installed, else ``dlib-resnet-v1`` (which
+    ships with the package). Identification always uses the embedder its face DB names.
+    """
+    name = os.environ.get("STASH_SENSE_EMBEDDER", "").strip()
+    if not name:
+        from .faces.catalog import model_file_installed
+
+        return PREFERRED_EMBEDDER if model_file_installed(embedder_base(PREFERRED_EMBEDDER)) else DEFAULT_EMBEDDER
     if name not in EMBEDDERS:
         raise ValueError(f"STASH_SENSE_EMBEDDER={name!r} is not one of {', '.join(EMBEDDERS)}")
     return name

@@ -10,6 +10,11 @@ import numpy as np
 from .models import InferenceModel, dlib_model_file
 
 
+# The aligned chip an embedder needs (the pipeline cuts the one its embedder names).
+DLIB_ALIGNMENT = "dlib-chip150"
+ARCFACE_ALIGNMENT = "arcface112"
+
+
 class FaceEmbedder(InferenceModel):
     """Maps aligned RGB face chips to fixed-size float32 vectors."""
 
@@ -17,6 +22,14 @@ class FaceEmbedder(InferenceModel):
     model_name: str
     preprocessing: str
     normalized: bool
+    alignment: str = DLIB_ALIGNMENT
+    # Every vector has this length (None: lengths vary, as dlib's do); a mirror average is
+    # brought back to it.
+    vector_norm: float | None = None
+
+    def check_available(self) -> None:
+        """Raise ``ModelLoadError`` (saying how to fix it) when the model's files are missing;
+        cheap (no model is loaded)."""
 
     @abstractmethod
     def embed(self, chips: list[np.ndarray]) -> np.ndarray: ...
@@ -57,11 +70,15 @@ class DlibResNetEmbedder(FaceEmbedder):
 
 def create_embedder(name: str | None = None) -> FaceEmbedder:
     """The embedder called ``name`` (default: the configured one, ``STASH_SENSE_EMBEDDER``)."""
-    from ..config import embedder_name
+    from ..config import EMBEDDERS, ONNX_EMBEDDERS, embedder_base, embedder_name
 
     name = name or embedder_name()
     if name == "dlib-resnet-v1":
         return DlibResNetEmbedder()
     if name == "dlib-resnet-v1+flip":
         return DlibResNetEmbedder(flip=True)
-    raise ValueError(f"unknown face embedder {name!r}")
+    if name in ONNX_EMBEDDERS:
+        from .embed_onnx import OnnxFaceEmbedder
+
+        return OnnxFaceEmbedder(embedder_base(name), flip=name.endswith("+flip"))
+    raise ValueError(f"unknown face embedder {name!r}; known: {', '.join(EMBEDDERS)}")

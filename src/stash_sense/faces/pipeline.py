@@ -7,9 +7,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .align import BLAZEFACE_TO_DLIB_SCALE, CHIP_SIZE, LandmarkAligner, box_from_landmarks, plausible_landmarks, to_dlib_square
+from .align import (
+    BLAZEFACE_TO_DLIB_SCALE,
+    FivePointFitter,
+    LandmarkAligner,
+    arcface_chip,
+    box_from_landmarks,
+    plausible_landmarks,
+    to_dlib_square,
+)
 from .detect import BlazeFaceDetector, CascadeDetector, FaceDetector, default_detector
-from .embed import FaceEmbedder, create_embedder
+from .embed import ARCFACE_ALIGNMENT, FaceEmbedder, create_embedder
 from .imageio import ImageReadError, decode_image
 from .quality import face_quality
 from .types import Box, DetectedFace, Face, ImageFaces
@@ -23,6 +31,8 @@ _REFINE_STEPS = 4
 # Later-stage detections added in the second look must be at least this sure (dlib HOG margin
 # 0.42; every central face recovered on LFW scored 0.72 or more).
 _SECOND_LOOK_MIN_SCORE = 0.7
+# Chips are enlarged to this side before the face check (BlazeFace wants more than a chip).
+_CHECK_SIZE = 300
 
 
 def _covers_centre(box: Box, width: int, height: int) -> bool:
@@ -61,6 +71,9 @@ class FacePipeline:
         self.detector = detector or default_detector()
         self.embedder = embedder or create_embedder()
         self.aligner = aligner or LandmarkAligner()
+        # The 5-point fit (boxes, quality, headshot checks) is the same for every embedder; an
+        # ArcFace-style embedder also needs the template's five points for its 112 px chip.
+        self.five_points = FivePointFitter() if self.embedder.alignment == ARCFACE_ALIGNMENT else None
         self._chip_checker = BlazeFaceDetector(full_range=False, min_confidence=0.4)
 
     @property
@@ -71,6 +84,8 @@ class FacePipeline:
     def load(self) -> None:
         self.detector.load()
         self.aligner.load()
+        if self.five_points is not None:
+            self.five_points.load()
         self.embedder.load()
 
     # -- stages -----------------------------------------------------------------------------
@@ -122,7 +137,7 @@ class FacePipeline:
         scale = 1.0 if detected.detector.startswith("dlib") else BLAZEFACE_TO_DLIB_SCALE
         rect = to_dlib_square(detected.box, scale)
         landmarks, shape = self.aligner.landmarks(image, rect)
-        chip = self.aligner.chip(image, shape)
+        chip = self.chip(image, rect, shape)
         quality, parts = face_quality(float(rect[2] - rect[0]), chip, landmarks)
         return Face(
             box=detected.box,
@@ -164,7 +179,7 @@ class FacePipeline:
         if best is None or best[0] > 0.08:
             return None
         _, rect, landmarks, shape = best
-        chip = self.aligner.chip(image, shape)
+        chip = self.chip(image, rect, shape)
         if not self._chip_shows_face(chip):
             return None
         quality, parts = face_quality(float(rect[2] - rect[0]), chip, landmarks)
@@ -172,12 +187,19 @@ class FacePipeline:
         fbox = Box(max(0, x0), max(0, y0), min(w, x1) - max(0, x0), min(h, y1) - max(0, y0))
         return Face(fbox, 0.0, WHOLE_IMAGE, landmarks, quality, parts, crop=chip)
 
+    def chip(self, image: np.ndarray, rect: tuple[int, int, int, int], shape: object) -> np.ndarray:
+        """The aligned chip the running embedder was trained on: dlib's 150 px chip, or the
+        112 px five-point ArcFace template for ONNX embedders."""
+        if self.five_points is not None:
+            return arcface_chip(image, self.five_points.five_points(image, rect))
+        return self.aligner.chip(image, shape)
+
     def _chip_shows_face(self, chip: np.ndarray) -> bool:
         """An aligned chip of a real face is centred and upright: any face detector finds it.
         Noise, textures and cartoons fitted by the landmark predictor are refused here."""
         import cv2
 
-        big = cv2.resize(chip, (CHIP_SIZE * 2, CHIP_SIZE * 2), interpolation=cv2.INTER_LINEAR)
+        big = cv2.resize(chip, (_CHECK_SIZE, _CHECK_SIZE), interpolation=cv2.INTER_LINEAR)
         return bool(self._chip_checker.detect(big))
 
     # -- whole images -----------------------------------------------------------------------
