@@ -17,21 +17,26 @@ def pipeline(
     num_faces: int = typer.Option(200, min=10, help="Faces to embed."),
     num_frames: int = typer.Option(200, min=10, help="720p frames to run detection on."),
     workers: int = typer.Option(0, help="Embedding worker processes (0: all cores)."),
+    embedder: str | None = typer.Option(None, "--embedder", help="Face embedder to measure (default: the configured one)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Embedding throughput (faces/s, all cores) and detection speed on 720p frames."""
     from ..benchmark.pipeline_speed import measure_pipeline_speed
     from ..config import facedata_dir
+    from ..facedb.errors import FaceDBError
 
     folder = faces or facedata_dir() / "celeb17"
     if not folder.is_dir():
         fail(f"face photos not found at {folder} (pass --faces or set STASH_SENSE_FACEDATA)")
-    report = measure_pipeline_speed(folder, num_faces=num_faces, num_frames=num_frames, workers=workers or None)
+    try:
+        report = measure_pipeline_speed(folder, num_faces=num_faces, num_frames=num_frames, workers=workers or None, embedder=embedder)
+    except FaceDBError as exc:
+        fail(str(exc))
     if json_out:
         emit_json(report)
     else:
         err_console.print(
-            f"embedding: {report.faces_per_second:.1f} faces/s on {report.workers} workers; "
+            f"{report.embedder} embedding: {report.faces_per_second:.1f} faces/s on {report.workers} workers; "
             f"detection: {report.detect_frames_per_second_720p:.0f} frames/s at 720p"
         )
 
@@ -114,4 +119,25 @@ def scene(
         err_console.print(
             f"{report.width}x{report.height}, {report.num_frames} frames: {report.seconds_local:.2f}s local, "
             f"{report.seconds_http:.2f}s over HTTP (cold start {report.seconds_cold:.2f}s); {report.faces} faces"
+        )
+
+
+@app.command("duplicates")
+def duplicates(
+    scenes: int = typer.Option(50_000, min=100, max=1_000_000, help="Synthetic scenes written into a fresh stash_sense.db."),
+    curve: bool = typer.Option(True, "--curve/--no-curve", help="Also time 5k, 10k, 20k, ... scenes for the growth curve."),
+    seed: int = typer.Option(0, help="Seed of the synthetic library."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Time a full duplicate-scene analysis on a synthetic library (metadata, phashes, fingerprints)."""
+    from ..benchmark.duplicates import measure_duplicates
+
+    report = measure_duplicates(scenes, seed=seed, curve=curve)
+    if json_out:
+        emit_json(report)
+    else:
+        err_console.print(
+            f"{report.scenes} scenes: {report.seconds:.2f} s, peak RSS {report.peak_rss_mb:.0f} MB, "
+            f"{report.found_planted}/{report.planted} planted found, {report.false_positives} false positives; "
+            f"curve {report.curve}"
         )
