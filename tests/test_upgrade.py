@@ -1,8 +1,10 @@
-"""Upgrades keep user data: a ``stash_sense.db`` written by an earlier release opens in this one.
+"""Upgrades keep user data: a ``stash_sense.db`` and a face DB written by an earlier release
+open in this one.
 
-The fixture was written by commit e246507's own code (see
-tests/fixtures/upgrade/make_userdb_fixture.py for how it is regenerated); its
-``.expected.json`` is what that code read back. Opening it here runs every newer migration.
+Both fixtures were written by commit e246507's own code, run from a throwaway worktree (see
+tests/fixtures/upgrade/make_userdb_fixture.py and make_facedb_fixture.sh, which regenerate
+them); the ``.expected.json`` is what that code read back. Opening the user DB here runs every
+newer migration.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from stash_sense.userdb import (
 
 FIXTURES = Path(__file__).parent / "fixtures" / "upgrade"
 OLD_DBS = sorted(FIXTURES.glob("stash_sense-*.db"))
+OLD_FACE_DB = FIXTURES / "facedb-e246507"
+OLD_FACE_DB_PERFORMERS = {"Brad Pitt", "Kate Winslet", "Denzel Washington"}
 
 
 def _copy(fixture: Path, tmp_path: Path) -> Path:
@@ -119,3 +123,44 @@ def test_newer_database_is_refused_with_advice(tmp_path: Path) -> None:
         UserDB.open(path)
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM scene_fingerprints").fetchone()[0] == len(_expected(OLD_DBS[0])["fingerprints"])
+
+
+def _copy_face_db(tmp_path: Path) -> Path:
+    return Path(shutil.copytree(OLD_FACE_DB, tmp_path / "facedb"))
+
+
+def test_old_face_db_verifies_and_opens(tmp_path: Path) -> None:
+    from stash_sense.facedb import FaceDB, load_manifest, verify_db
+
+    db_dir = _copy_face_db(tmp_path)
+    report = verify_db(db_dir)
+    assert report.ok, report.problems
+    assert (report.faces, report.index_vectors) == (6, 6)
+    manifest = load_manifest(db_dir)
+    db = FaceDB.open(db_dir, expected_model=manifest.embedding.model, verify=True)
+    try:
+        vectors, performer_ids = db.embeddings()
+        assert vectors.shape == (6, manifest.embedding.dim)
+        names = {record.name for record in db.performers(set(int(i) for i in performer_ids)).values()}
+        assert names == OLD_FACE_DB_PERFORMERS
+    finally:
+        db.close()
+
+
+def test_old_face_db_identifies_a_new_photo(facedata: Path, tmp_path: Path) -> None:
+    """The new pipeline and matcher against vectors the old code stored: a photo that is not in
+    the DB (the fifth of Kate Winslet's; the DB holds her first two) is accepted as her."""
+    import numpy as np
+    from PIL import Image
+
+    from stash_sense.recognition import Recognizer
+
+    photos = sorted((facedata / "celeb17" / "Kate Winslet").glob("*.jpg"))
+    image = np.asarray(Image.open(photos[4]).convert("RGB"))
+    recognizer = Recognizer.open(_copy_face_db(tmp_path))
+    try:
+        faces = recognizer.identify_image(image)
+    finally:
+        recognizer.db.close()
+    assert faces and faces[0].matches, [c.name for f in faces for c in f.candidates]
+    assert faces[0].matches[0].name == "Kate Winslet"
