@@ -20,6 +20,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_slow)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_models_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests never see models installed in the user's data directory: with none installed the
+    default embedder is dlib's, and a test that needs EdgeFace installs it into its own folder."""
+    import os
+
+    os.environ["STASH_SENSE_MODELS_DIR"] = str(tmp_path_factory.mktemp("no-models"))
+
+
 @pytest.fixture(scope="session")
 def facedata() -> Path:
     """The real labelled photos (``STASH_SENSE_FACEDATA``); skips when they are absent."""

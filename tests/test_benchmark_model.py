@@ -8,6 +8,8 @@ from collections import Counter
 
 import pytest
 
+from stash_sense.scenes.params import SceneParams
+
 from stash_sense.benchmark.analyzer import aggregate, distance_curve, optimize_effect
 from stash_sense.benchmark.charts import bar_chart, histogram, line_chart
 from stash_sense.benchmark.grids import DISTANCE_SWEEP, MAX_ROUNDS, _combinations, multi_signal_available, plan_for
@@ -94,7 +96,10 @@ def test_params_label_and_engine_params() -> None:
     sp = p.to_scene_params()
     # The tags on a scene are the answer key: never boosted. No thumbnails in a benchmark.
     assert sp.tagged_boost == 0.0 and sp.tagged_performers == [] and not sp.thumbnails
-    assert sp.max_distance == 0.5 and sp.matching_mode == "frequency" and sp.num_frames == 40
+    assert sp.max_distance == 0.5 and sp.matching_mode == "hybrid" and sp.num_frames == 60
+    # The baseline starts from the engine's own defaults, whatever they are.
+    engine = SceneParams().model_dump()
+    assert {k: v for k, v in base.model_dump().items() if k in engine} == {k: engine[k] for k in base.model_dump() if k in engine}
     if not multi_signal_available():
         with pytest.raises(ValueError, match="multi-signal"):
             BenchmarkParams(use_multi_signal=True).to_scene_params()

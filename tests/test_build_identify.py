@@ -12,7 +12,8 @@ import pytest
 from conftest import CELEB_SUBSET, link_gallery
 from stash_sense.facedb import FaceDB
 from stash_sense.facedb.build import build_from_folder
-from stash_sense.facedb.errors import ModelMismatchError
+from stash_sense.facedb.errors import EmbedderUnavailableError, ModelMismatchError
+from stash_sense.faces.pipeline import FacePipeline
 from stash_sense.recognition import Recognizer
 
 
@@ -73,8 +74,12 @@ def test_db_from_another_model_is_refused(small_db: Path, tmp_path: Path) -> Non
     manifest = json.loads((copy / "manifest.json").read_text())
     manifest["embedding"]["model"] = "arcface-r100"
     (copy / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(ModelMismatchError, match="arcface-r100"):
+    # The DB decides the model: one this version cannot run is refused, naming it...
+    with pytest.raises(EmbedderUnavailableError, match="arcface-r100"):
         Recognizer.open(copy)
+    # ...and a pipeline running another model than the DB's is refused too.
+    with pytest.raises(ModelMismatchError, match="arcface-r100"):
+        Recognizer.open(copy, pipeline=FacePipeline())
 
 
 def test_identify_image_cli_json(small_db: Path, facedata: Path, tmp_path: Path) -> None:

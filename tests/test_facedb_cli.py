@@ -140,7 +140,8 @@ class _FakeReport(BaseModel):
 def test_build_wraps_build_from_folder(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple] = []
 
-    def build_from_folder(folder: Path, out: Path, *, max_faces_per_performer: int | None, progress: bool = True):
+    def build_from_folder(folder: Path, out: Path, *, max_faces_per_performer: int | None, progress: bool = True, embedder: str | None = None):
+        assert embedder == "dlib-resnet-v1"  # the configured default, resolved and printed by the CLI
         calls.append((folder, out, max_faces_per_performer, progress))
         print("building face DB ... 3/3")  # progress output must not reach stdout with --json
         return _FakeReport(performers=3, faces=11, skipped={"no face found": 2})
@@ -177,7 +178,7 @@ def test_build_requires_a_source(runner: CliRunner, tmp_path: Path) -> None:
 def test_build_failure_is_reported_without_traceback(
     runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def build_from_folder(folder: Path, out: Path, *, max_faces_per_performer: int | None, progress: bool = True):
+    def build_from_folder(folder: Path, out: Path, *, max_faces_per_performer: int | None, progress: bool = True, embedder: str | None = None):
         raise RuntimeError("worker pool died")
 
     fake = types.ModuleType("stash_sense.facedb.build")

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .facedb import FaceDB
+from .facedb.embedders import embedder_for_db
 from .faces.parallel import FaceWorkerPool
 from .faces.pipeline import FacePipeline, PipelineOptions
 from .faces.types import Face, ImageFaces
@@ -68,8 +69,12 @@ class Recognizer:
 
     @classmethod
     def open(cls, db_dir: Path, pipeline: FacePipeline | None = None) -> Recognizer:
-        pipeline = pipeline or FacePipeline()
+        """Open the face DB in ``db_dir`` with a pipeline running the embedder the DB was built
+        with (``pipeline``, when given, must run that embedder)."""
+        if pipeline is None:
+            pipeline = FacePipeline(embedder=embedder_for_db(Path(db_dir)))
         return cls(FaceDB.open(Path(db_dir), expected_model=pipeline.embedder.model_name), pipeline)
+
 
     def describe(self, db_ids: list[int]) -> dict[int, tuple[str, str, list[dict[str, str]]]]:
         """(identity string, name, stash ids) per DB performer id, cached."""

@@ -33,17 +33,21 @@ log = logging.getLogger("stash_sense.api")
 SWAP_RETRY_AFTER_S = 5
 
 _pipeline_lock = threading.Lock()
-_pipeline_instance: FacePipeline | None = None
+_pipelines: dict[str, FacePipeline] = {}
 
 
-def shared_pipeline() -> FacePipeline:
-    """One face pipeline per process: its models take seconds and hundreds of MB to load, and
-    every face DB of the same embedder can use the same one. (Constructing it loads nothing.)"""
-    global _pipeline_instance
+def shared_pipeline(embedder: str | None = None) -> FacePipeline:
+    """One face pipeline per embedder per process: its models take seconds and hundreds of MB
+    to load, and every face DB of the same embedder can use the same one. ``embedder`` is the
+    one the face DB names (default: the configured one). (Constructing it loads nothing.)"""
+    from stash_sense.config import embedder_name
+    from stash_sense.facedb.embedders import checked_embedder
+
+    name = embedder or embedder_name()
     with _pipeline_lock:
-        if _pipeline_instance is None:
-            _pipeline_instance = FacePipeline()
-        return _pipeline_instance
+        if name not in _pipelines:
+            _pipelines[name] = FacePipeline(embedder=checked_embedder(name, "the face DB"))
+        return _pipelines[name]
 
 
 @dataclass(eq=False)
@@ -68,7 +72,6 @@ class FaceDBState:
         #: Checks a DB directory before it is swapped in (checksums, SQLite, index).
         self.verify = verify
         self._current: _Generation | None = None
-        self._pipeline: FacePipeline | None = None  # shared by every generation: a swap never reloads models
         self._lock = asyncio.Lock()
         self._swapping = False
         self._models_loaded = False
@@ -115,19 +118,24 @@ class FaceDBState:
         )
 
     def model_names(self) -> tuple[str, str]:
-        """(detector, embedder) names of the pipeline, without loading any model."""
-        pipeline = self._get_pipeline()
-        return pipeline.detector.name, pipeline.embedder.model_name
+        """(detector, embedder) names of the pipeline, without loading any model: the loaded
+        DB's, else the one the DB on disk names, else the configured one."""
+        if self._current is not None:
+            pipeline = self._current.recognizer.pipeline
+            return pipeline.detector.name, pipeline.embedder.model_name
+        from stash_sense.config import embedder_name
+        from stash_sense.faces.detect import default_detector
+
+        manifest = self.manifest()
+        return default_detector().name, manifest.embedding.model if manifest else embedder_name()
 
     # -- loading -----------------------------------------------------------------------------
 
-    def _get_pipeline(self) -> FacePipeline:
-        if self._pipeline is None:
-            self._pipeline = shared_pipeline()
-        return self._pipeline
-
     def _open(self, directory: Path) -> Recognizer:
-        return Recognizer.open(directory, pipeline=self._get_pipeline())
+        # The DB decides the model: open the pipeline of the embedder its manifest names.
+        from stash_sense.facedb.embedders import db_embedder_name
+
+        return Recognizer.open(directory, pipeline=shared_pipeline(db_embedder_name(directory)))
 
     async def _ensure_loaded(self, models: bool, during_swap: bool) -> _Generation:
         if self._swapping and not (during_swap and self._current is not None):
@@ -147,7 +155,7 @@ class FaceDBState:
                 log.info("face DB %s loaded from %s", recognizer.db.version, self.directory)
             if models and not self._models_loaded:
                 try:
-                    await anyio.to_thread.run_sync(self._get_pipeline().load)
+                    await anyio.to_thread.run_sync(self._current.recognizer.pipeline.load)
                 except ModelLoadError as exc:
                     raise unavailable(f"the face models cannot be loaded: {exc}", error="models_unavailable") from None
                 self._models_loaded = True
@@ -193,6 +201,8 @@ class FaceDBState:
                 raise unprocessable(f"cannot use the face DB at {target}, the current DB stays in use: {exc}", error="db_unusable") from None
             async with self._lock:
                 previous = self._current
+                if previous is None or previous.recognizer.pipeline is not recognizer.pipeline:
+                    self._models_loaded = False  # a DB of another embedder: its models load on first use
                 self._current = _Generation(recognizer)
                 self.directory = target
                 self.last_error = None

@@ -85,28 +85,34 @@ class TestScene(_Model):
         return (self.resolution, self.db_coverage_tier)
 
 
+# The engine's own defaults: the baseline round starts from what the sidecar runs (hybrid,
+# 60 frames, no hybrid boost), so a recommendation is always measured against it and never
+# steers a user towards a configuration the engine's own measurements rejected.
+_ENGINE = SceneParams()
+
+
 class BenchmarkParams(_Model):
-    """Engine parameters one benchmark combination runs with.
+    """Engine parameters one benchmark combination runs with (defaults: the engine's).
 
     The frame-sampling and face-filter fields decide the expensive analysis of a scene; the
     others only its decision stage, which the executor re-runs on cached faces.
     """
 
-    matching_mode: MatchingMode = "frequency"
-    max_distance: float = Field(0.6, gt=0.0, le=2.0)
-    min_face_size: int = Field(40, ge=8, le=4096)
+    matching_mode: MatchingMode = _ENGINE.matching_mode
+    max_distance: float = Field(_ENGINE.max_distance, gt=0.0, le=2.0)
+    min_face_size: int = Field(_ENGINE.min_face_size, ge=8, le=4096)
     use_multi_signal: bool = False
-    num_frames: int = Field(40, ge=1, le=600)
-    start_offset_pct: float = Field(0.05, ge=0.0, lt=1.0)
-    end_offset_pct: float = Field(0.95, gt=0.0, le=1.0)
-    min_face_confidence: float = Field(0.5, ge=0.0, le=1.0)
-    min_face_quality: float = Field(0.15, ge=0.0, le=1.0)
-    top_k: int = Field(5, ge=1, le=50)
-    cluster_threshold: float = Field(0.6, gt=0.0, le=2.0)
-    min_appearances: int = Field(2, ge=1)
-    min_unique_frames: int = Field(2, ge=1)
-    min_confidence: float | None = Field(None, ge=0.0, le=1.0)
-    hybrid_boost: float = Field(0.25, ge=0.0, le=1.0)
+    num_frames: int = Field(_ENGINE.num_frames, ge=1, le=600)
+    start_offset_pct: float = Field(_ENGINE.start_offset_pct, ge=0.0, lt=1.0)
+    end_offset_pct: float = Field(_ENGINE.end_offset_pct, gt=0.0, le=1.0)
+    min_face_confidence: float = Field(_ENGINE.min_face_confidence, ge=0.0, le=1.0)
+    min_face_quality: float = Field(_ENGINE.min_face_quality, ge=0.0, le=1.0)
+    top_k: int = Field(_ENGINE.top_k, ge=1, le=50)
+    cluster_threshold: float = Field(_ENGINE.cluster_threshold, gt=0.0, le=2.0)
+    min_appearances: int = Field(_ENGINE.min_appearances, ge=1)
+    min_unique_frames: int = Field(_ENGINE.min_unique_frames, ge=1)
+    min_confidence: float | None = Field(_ENGINE.min_confidence, ge=0.0, le=1.0)
+    hybrid_boost: float = Field(_ENGINE.hybrid_boost, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _offsets(self) -> BenchmarkParams:

@@ -16,6 +16,7 @@ from ..photos import list_identities
 
 
 class PipelineSpeed(BaseModel):
+    embedder: str
     faces_per_second: float  # detect+align done up front; this is the embedding stage on all workers
     embed_ms_per_face_per_worker: float
     workers: int
@@ -48,10 +49,17 @@ def _frames_720p(images: list[np.ndarray], count: int, seed: int = 0) -> list[np
     return frames
 
 
-def measure_pipeline_speed(folder: Path, *, num_faces: int = 200, num_frames: int = 200, workers: int | None = None) -> PipelineSpeed:
+def measure_pipeline_speed(
+    folder: Path, *, num_faces: int = 200, num_frames: int = 200, workers: int | None = None, embedder: str | None = None
+) -> PipelineSpeed:
+    """``embedder`` (default: the configured one) must be runnable here (model installed)."""
+    from ..config import embedder_name
+    from ..facedb.embedders import checked_embedder
+
+    name = embedder or embedder_name()
     paths = [p for imgs in list_identities(folder).values() for p in imgs]
     images = [decode_image(p) for p in paths[: max(num_faces, 60)]]
-    pipe = FacePipeline()
+    pipe = FacePipeline(embedder=checked_embedder(name, "bench pipeline"))
     pipe.load()
 
     # Detection on 720p frames: the scene engine's first stage (BlazeFace full range).
@@ -70,7 +78,7 @@ def measure_pipeline_speed(folder: Path, *, num_faces: int = 200, num_frames: in
         chips.extend(f.crop for f in faces)
     align_s = time.perf_counter() - t
     chips = (chips * (num_faces // max(1, len(chips)) + 1))[:num_faces]
-    pool = FaceWorkerPool(workers)
+    pool = FaceWorkerPool(workers, embedder=name)
     try:
         pool.embed_chips(chips[: 2 * pool.workers])  # start workers and load models
         t = time.perf_counter()
@@ -79,6 +87,7 @@ def measure_pipeline_speed(folder: Path, *, num_faces: int = 200, num_frames: in
     finally:
         pool.close()
     return PipelineSpeed(
+        embedder=name,
         faces_per_second=round(len(chips) / emb_s, 2),
         embed_ms_per_face_per_worker=round(1000 * emb_s * pool.workers / len(chips), 2),
         workers=pool.workers,

@@ -106,6 +106,11 @@ def build(
     max_faces_per_performer: int | None = typer.Option(
         None, "--max-faces-per-performer", min=1, help="Keep at most this many faces per performer."
     ),
+    embedder: str | None = typer.Option(
+        None, "--embedder",
+        help="Face embedder whose vectors the DB holds (default: the one a resumed DB started with, else the "
+        "configured one: STASH_SENSE_EMBEDDER, or edgeface-xs when installed, else dlib-resnet-v1).",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress on stderr."),
     as_json: bool = typer.Option(False, "--json", help="Print the build report as one JSON object."),
 ) -> None:
@@ -124,9 +129,10 @@ def build(
         ]
         if stash_only:
             _fail(f"{', '.join(stash_only)} need --from-stash URL", as_json, error_type="UsageError")
+    chosen = _chosen_embedder(embedder, out, as_json)
     if from_stash is not None:
         _build_from_stash(
-            from_stash, out, api_key=api_key, from_stashbox=from_stashbox, stashbox_api_key=stashbox_api_key,
+            from_stash, out, embedder=chosen, api_key=api_key, from_stashbox=from_stashbox, stashbox_api_key=stashbox_api_key,
             stashbox_images=stashbox_images, enrich_from_scenes=enrich_from_scenes, enrich_frames=enrich_frames,
             enrich_max_distance=enrich_max_distance, max_faces_per_performer=max_faces_per_performer,
             progress=progress, as_json=as_json,
@@ -147,7 +153,7 @@ def build(
     try:
         with _user_errors(as_json), quiet_stdout:
             report = build_from_folder(
-                from_folder, out, max_faces_per_performer=max_faces_per_performer, progress=progress
+                from_folder, out, max_faces_per_performer=max_faces_per_performer, progress=progress, embedder=chosen
             )
     except Exception as exc:  # noqa: BLE001 - detectors, worker pools and file I/O: report, keep the details for -v
         logging.getLogger(__name__).debug("face DB build failed", exc_info=True)
@@ -160,10 +166,25 @@ def build(
     _print_report(report.model_dump(mode="json"), out, as_json)
 
 
+def _chosen_embedder(embedder: str | None, out: Path, as_json: bool) -> str:
+    """The embedder this build uses, said on stderr; a clear error when it cannot run here."""
+    from stash_sense.facedb.build_common import build_embedder
+    from stash_sense.facedb.errors import FaceDBError
+
+    try:
+        chosen = build_embedder(embedder, out).model_name
+    except FaceDBError as exc:
+        _fail(str(exc), as_json, error_type=type(exc).__name__)
+    how = "as asked" if embedder else "default"
+    typer.echo(f"embedder: {chosen} ({how}; set with --embedder)", err=True)
+    return chosen
+
+
 def _build_from_stash(
     url: str,
     out: Path,
     *,
+    embedder: str | None = None,
     api_key: str | None,
     from_stashbox: str | None,
     stashbox_api_key: str | None,
@@ -189,7 +210,7 @@ def _build_from_stash(
                 url, out, api_key=api_key, stashbox_endpoint=from_stashbox, stashbox_api_key=stashbox_api_key,
                 stashbox_images=stashbox_images, enrich_from_scenes=enrich_from_scenes,
                 enrich=EnrichParams(num_frames=enrich_frames, max_distance=enrich_max_distance),
-                max_faces_per_performer=max_faces_per_performer, progress=progress,
+                max_faces_per_performer=max_faces_per_performer, progress=progress, embedder=embedder,
             )
     except Exception as exc:  # noqa: BLE001 - Stash, bad input, the DB, detectors: report, keep details for -v
         logging.getLogger(__name__).debug("face DB build from Stash failed", exc_info=True)
@@ -249,6 +270,66 @@ def optimize(
     _console().print(
         f"Wrote {out} (version {manifest.db_version}): {counts.performers} of {origin.get('performers_before')} "
         f"performers, {counts.faces} of {origin.get('faces_before')} faces; {db} is unchanged."
+    )
+
+
+@app.command()
+def rebuild(
+    db: Path = typer.Option(..., "--db", help="Face DB whose recorded sources are built again (left untouched)."),
+    embedder: str = typer.Option(..., "--embedder", help="Embedder for the new DB, e.g. edgeface-xs."),
+    out: Path = typer.Option(..., "--out", help="Directory for the new face DB (or one to resume)."),
+    api_key: str | None = typer.Option(None, "--api-key", envvar="STASH_API_KEY", help="Stash API key for stash sources."),
+    stashbox_api_key: str | None = typer.Option(None, "--stashbox-api-key", envvar="STASHBOX_API_KEY", help="Stash-box API key."),
+    max_faces_per_performer: int | None = typer.Option(None, "--max-faces-per-performer", min=1, help="Keep at most this many faces per performer."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress on stderr."),
+    as_json: bool = typer.Option(False, "--json", help="Print the build reports as one JSON object."),
+) -> None:
+    """Build a new face DB with another embedder from the sources DB's manifest records
+    (folders and Stash/stash-box endpoints). An optimized DB is rebuilt from its full sources."""
+    from stash_sense.facedb.build import build_from_folder
+    from stash_sense.facedb.manifest import load_manifest
+
+    with _user_errors(as_json):
+        manifest = load_manifest(db)
+    if out.resolve() == db.resolve():
+        _fail("--out must be a new directory: the source DB is never modified", as_json, error_type="UsageError")
+    sources = list(manifest.sources)
+    folders = [s.split(":", 1)[1] for s in sources if s.startswith("folder:")]
+    stashes = [s.split(":", 1)[1] for s in sources if s.startswith("stash:")]
+    boxes = [s.split(":", 1)[1] for s in sources if s.startswith("stash-box:")]
+    scenes = any(s.startswith("stash-scenes:") for s in sources)
+    unknown = [s for s in sources if not s.startswith(("folder:", "stash:", "stash-box:", "stash-scenes:"))]
+    if not sources or unknown:
+        _fail(f"{db} records no sources this command can rebuild from ({', '.join(unknown) or 'none'})", as_json, error_type="UsageError")
+    missing = [f for f in folders if not Path(f).is_dir()]
+    if missing:
+        _fail(f"source folder(s) no longer exist: {', '.join(missing)}", as_json, error_type="FileNotFoundError")
+    chosen = _chosen_embedder(embedder, out, as_json)
+    typer.echo(f"rebuilding {db} ({manifest.embedding.model}) into {out} with {chosen} from: {', '.join(sources)}", err=True)
+    reports: list[dict[str, Any]] = []
+    quiet_stdout = redirect_stdout(sys.stderr) if as_json else nullcontext()
+    with _user_errors(as_json), quiet_stdout:
+        for folder in folders:
+            reports.append(build_from_folder(
+                Path(folder), out, max_faces_per_performer=max_faces_per_performer, progress=progress, embedder=chosen
+            ).model_dump(mode="json"))
+    for url in stashes:
+        from stash_sense.facedb.build_stash import build_from_stash
+        from stash_sense.facedb.sources.stash_scenes import EnrichParams
+
+        with _user_errors(as_json), quiet_stdout:
+            reports.append(build_from_stash(
+                url, out, api_key=api_key, stashbox_endpoint=boxes[0] if boxes else None, stashbox_api_key=stashbox_api_key,
+                enrich_from_scenes=scenes, enrich=EnrichParams(), max_faces_per_performer=max_faces_per_performer,
+                progress=progress, embedder=chosen,
+            ).model_dump(mode="json"))
+    if as_json:
+        _print_json({"ok": True, "source_db": str(db), "out": str(out), "embedder": chosen, "builds": reports})
+        return
+    final = load_manifest(out)
+    _console().print(
+        f"Rebuilt {db} as {out} with {chosen}: {final.counts.performers} performers, {final.counts.faces} faces "
+        f"(was {manifest.counts.performers} performers, {manifest.counts.faces} faces with {manifest.embedding.model})"
     )
 
 

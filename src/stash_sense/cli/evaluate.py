@@ -11,35 +11,59 @@ from ._common import emit_json, err_console, fail
 app = typer.Typer(no_args_is_help=True)
 
 
-def _flip(flip: bool | None) -> bool:
-    from ..config import embedder_name
+def _embedder(embedder: str | None, flip: bool | None) -> tuple[str, bool]:
+    """(base model, flip) for an evaluation: ``--embedder`` (default: the configured embedder),
+    with ``--flip/--no-flip`` overriding its ``+flip`` suffix."""
+    from ..config import EMBEDDERS, embedder_base, embedder_name
 
-    return embedder_name().endswith("+flip") if flip is None else flip
+    name = embedder or embedder_name()
+    if name not in EMBEDDERS:
+        fail(f"unknown embedder {name!r}; known: {', '.join(EMBEDDERS)}")
+    return embedder_base(name), name.endswith("+flip") if flip is None else flip
 
 
-def _embeddings(paths: list[Path], flip: bool | None, workers: int | None) -> dict:
+def _label(base: str, flip: bool) -> str:
+    return base + ("+flip" if flip else "")
+
+
+def _embeddings(paths: list[Path], base: str, flip: bool, workers: int | None) -> dict:
     from ..evaluation.embedcache import EmbeddingCache
     from ..faces.detect import default_detector
+    from ..faces.embed import create_embedder
+    from ..faces.models import ModelLoadError
     from ..faces.parallel import FaceWorkerPool
 
-    # The cache stores plain and mirrored descriptors, so one pass serves both embedders.
-    pool = FaceWorkerPool(workers, embedder="dlib-resnet-v1")
+    embedder = create_embedder(base)
     try:
-        cache = EmbeddingCache("dlib-resnet-v1", default_detector().name)
+        embedder.check_available()
+    except ModelLoadError as exc:
+        fail(str(exc))
+    # The cache stores plain and mirrored descriptors, so one pass serves both variants.
+    pool = FaceWorkerPool(workers, embedder=base)
+    try:
+        # Keyed by the preprocessing too: a changed alignment never reuses older vectors.
+        cache = EmbeddingCache(f"{base}_{embedder.preprocessing}", default_detector().name)
         found = cache.get(sorted(set(paths)), pool)
     finally:
         pool.close()
-    return {p: e.vector(_flip(flip)) for p, e in found.items()}
+    return {p: e.vector(flip, embedder.vector_norm) for p, e in found.items()}
 
 
-def _calibration(flip: bool, file: Path | None):
+def _calibration(base: str, flip: bool, file: Path | None):
     import json
 
     from ..matching.calibration import Calibration, load_default_calibration
 
     if file is not None:
         return Calibration.from_dict(json.loads(file.read_text()))
-    return load_default_calibration("dlib-resnet-v1" + ("+flip" if _flip(flip) else ""))
+    try:
+        return load_default_calibration(_label(base, flip))
+    except KeyError as exc:
+        fail(f"{exc.args[0]}; pass --calibration FILE (see `stash-sense eval calibrate`)")
+
+
+_EMBEDDER_HELP = "Face embedder (default: the configured one, STASH_SENSE_EMBEDDER)."
+_FLIP_HELP = "Average each descriptor with its mirror image's (default: as the embedder's name says)."
 
 
 @app.command("verify")
@@ -50,7 +74,8 @@ def verify(
     fit_images: list[Path] = typer.Option(
         [], help="Extra folder(s) holding the images of the threshold-fitting folds (default: <pairs dir>/tuning)."
     ),
-    flip: bool | None = typer.Option(None, "--flip/--no-flip", help="Average each descriptor with its mirror image's (default: as STASH_SENSE_EMBEDDER)."),
+    embedder: str | None = typer.Option(None, "--embedder", help=_EMBEDDER_HELP),
+    flip: bool | None = typer.Option(None, "--flip/--no-flip", help=_FLIP_HELP),
     workers: int = typer.Option(0, help="Worker processes (0: all cores)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
@@ -64,8 +89,9 @@ def verify(
         fail(str(exc))
     roots = list(images) + (list(fit_images) or [p for p in [pairs.parent / "tuning"] if p.is_dir()])
     needed = [image_path(roots, *side) for p in all_pairs for side in (p.a, p.b)]
-    emb = _embeddings([p for p in needed if p is not None], flip, workers or None)
-    report = evaluate_verification(all_pairs, emb, roots, fold_list, embedding_label="dlib-resnet-v1" + ("+flip" if _flip(flip) else ""))
+    base, use_flip = _embedder(embedder, flip)
+    emb = _embeddings([p for p in needed if p is not None], base, use_flip, workers or None)
+    report = evaluate_verification(all_pairs, emb, roots, fold_list, embedding_label=_label(base, use_flip))
     if json_out:
         emit_json(report)
         return
@@ -83,7 +109,8 @@ def identify(
     distractors: Path | None = typer.Option(None, exists=True, file_okay=False, help="Extra gallery identities, never probed."),
     min_confidence: float | None = typer.Option(None, min=0.0, max=1.0, help="Acceptance threshold (default: calibrated operating point)."),
     max_distance: float = typer.Option(0.6, min=0.0, help="Hard distance ceiling for acceptance."),
-    flip: bool | None = typer.Option(None, "--flip/--no-flip", help="Average each descriptor with its mirror image's (default: as STASH_SENSE_EMBEDDER)."),
+    embedder: str | None = typer.Option(None, "--embedder", help=_EMBEDDER_HELP),
+    flip: bool | None = typer.Option(None, "--flip/--no-flip", help=_FLIP_HELP),
     calibration: Path | None = typer.Option(None, exists=True, dir_okay=False, help="Calibration JSON (default: shipped one)."),
     sweep: bool = typer.Option(False, help="Also report rates over a range of thresholds."),
     workers: int = typer.Option(0, help="Worker processes (0: all cores)."),
@@ -101,14 +128,15 @@ def identify(
         fail(str(exc))
     split = make_split(data, gallery_per_identity, extra)
     paths = [p for imgs in split.gallery.values() for p in imgs] + [p for _, p in split.known_probes + split.unknown_probes]
-    emb = _embeddings(paths, flip, workers or None)
-    cal = _calibration(flip, calibration)
+    base, use_flip = _embedder(embedder, flip)
+    emb = _embeddings(paths, base, use_flip, workers or None)
+    cal = _calibration(base, use_flip, calibration)
     report = evaluate_identification(
         split,
         emb,
         cal,
         MatchParams(max_distance=max_distance, min_confidence=min_confidence),
-        embedding_label="dlib-resnet-v1" + ("+flip" if _flip(flip) else ""),
+        embedding_label=_label(base, use_flip),
         sweep=[round(x, 2) for x in [0.05 * i for i in range(1, 20)]] if sweep else None,
     )
     if json_out:
@@ -126,7 +154,8 @@ def calibrate(
     tuning: Path = typer.Option(..., exists=True, file_okay=False, help="LFW tuning folder (identities + strangers)."),
     people: Path = typer.Option(..., exists=True, file_okay=False, help="LFW people folder (only its identity NAMES are read, to tell known from strangers)."),
     out: Path = typer.Option(..., help="Where to write the calibration JSON."),
-    flip: bool | None = typer.Option(None, "--flip/--no-flip", help="Calibrate flip-averaged descriptors (default: as STASH_SENSE_EMBEDDER)."),
+    embedder: str | None = typer.Option(None, "--embedder", help=_EMBEDDER_HELP),
+    flip: bool | None = typer.Option(None, "--flip/--no-flip", help=_FLIP_HELP),
     target_far: float = typer.Option(0.03, help="Unknown false-accept rate the default operating point aims for."),
     workers: int = typer.Option(0, help="Worker processes (0: all cores)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -137,8 +166,9 @@ def calibrate(
 
     split = tuning_split(list_identities(tuning), {p.name for p in people.iterdir() if p.is_dir()})
     paths = [p for imgs in split.gallery.values() for p in imgs] + [p for _, p in split.known_probes + split.unknown_probes]
-    emb = _embeddings(paths, flip, workers or None)
-    cal = fit_calibration(split, emb, model="dlib-resnet-v1" + ("+flip" if _flip(flip) else ""), target_far=target_far)
+    base, use_flip = _embedder(embedder, flip)
+    emb = _embeddings(paths, base, use_flip, workers or None)
+    cal = fit_calibration(split, emb, model=_label(base, use_flip), target_far=target_far)
     import json
 
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -72,7 +72,10 @@ def run_demo(opts: DemoOptions) -> dict:
     console.print(f"  {len(library.performers)} performers, {len(library.scenes)} scenes ({time.monotonic() - t:.0f}s)")
 
     t = _step("2/5 Face DB from the library's gallery")
-    report = build_from_folder(library.gallery_path, db_dir, progress=True)
+    embedder = choose_embedder(opts.out)
+    if (db_dir / "performers.db").is_file() and _db_embedder(db_dir) not in (None, embedder):
+        shutil.rmtree(db_dir)  # a DB from an earlier run with another embedder: build it again
+    report = build_from_folder(library.gallery_path, db_dir, progress=True, embedder=embedder)
     console.print(f"  {report.performers} performers, {report.faces} faces, skipped: {report.images_skipped or 'none'} ({time.monotonic() - t:.0f}s)")
 
     t = _step("3/5 Identify held-out photos")
@@ -116,10 +119,64 @@ def run_demo(opts: DemoOptions) -> dict:
         "outputs": {k: str(v) for k, v in outcome.outputs.items()},
         "library": str(lib_dir),
         "face_db": str(db_dir),
+        "embedder": embedder,
         "elapsed_s": round(time.monotonic() - started, 1),
     }
     console.print(f"[bold green]HTML report: {summary['report_html']}[/]  (demo took {summary['elapsed_s']:.0f}s)")
     return summary
+
+
+BEST_EMBEDDER = "edgeface-xs"
+
+
+def choose_embedder(out: Path) -> str:
+    """The best embedder the demo can run: ``edgeface-xs`` when it is installed, or when a local
+    folder (``STASH_SENSE_MODEL_SOURCE``, default ``../shared/models``) holds it, installed into
+    the demo's own output; else dlib's, which ships with the package. Never downloads: a URL
+    source is left alone (``stash-sense models install`` is how a user fetches a model)."""
+    import os
+    from urllib.parse import urlparse
+
+    from ..config import shared_dir
+    from ..faces.catalog import catalog_entry, model_file_installed
+    from ..modelstore import InstallError, install_model
+    from ..modelstore.store import licence_text
+
+    if model_file_installed(BEST_EMBEDDER):
+        console.print(f"  embedder: {BEST_EMBEDDER} (installed)")
+        return BEST_EMBEDDER
+    source = os.environ.get("STASH_SENSE_MODEL_SOURCE", "").strip() or str(shared_dir() / "models")
+    entry = catalog_entry(BEST_EMBEDDER)
+    if urlparse(source).scheme in ("http", "https") or not (Path(source) / entry.file).is_file():
+        console.print(
+            f"  embedder: dlib-resnet-v1 ({BEST_EMBEDDER} is not installed and no local copy is in {source}; "
+            f"`stash-sense models install {BEST_EMBEDDER} --accept-licence` installs it)"
+        )
+        return "dlib-resnet-v1"
+    # The demo's own models folder: the user's data directory is left as it was.
+    os.environ["STASH_SENSE_MODELS_DIR"] = str(out / "models")
+    console.print(f"  {licence_text(entry)}\n  (installed for this non-commercial demo only, into {out / 'models'})")
+    try:
+        install_model(BEST_EMBEDDER, accept_licence=True, source=source)
+    except InstallError as exc:
+        console.print(f"  embedder: dlib-resnet-v1 (installing {BEST_EMBEDDER} from {source} failed: {exc})")
+        return "dlib-resnet-v1"
+    console.print(f"  embedder: {BEST_EMBEDDER} (from {source})")
+    return BEST_EMBEDDER
+
+
+def _db_embedder(db_dir: Path) -> str | None:
+    import sqlite3
+
+    from ..facedb.schema import META_MODEL, read_meta
+
+    con = sqlite3.connect(f"file:{db_dir / 'performers.db'}?mode=ro", uri=True)
+    try:
+        return read_meta(con).get(META_MODEL)
+    except sqlite3.Error:
+        return None
+    finally:
+        con.close()
 
 
 def _jsonable(value: object) -> object:

@@ -31,10 +31,17 @@ class ImageEmbedding:
     quality: float
     error: str | None  # why there is no embedding (unreadable file, no face)
 
-    def vector(self, flip: bool) -> np.ndarray | None:
+    def vector(self, flip: bool, norm: float | None = None) -> np.ndarray | None:
+        """The plain or the mirror-averaged descriptor; for a model whose vectors all have
+        length ``norm`` the mean is brought back to it (what its ``+flip`` embedder returns)."""
         if self.embedding is None:
             return None
-        return (self.embedding + self.mirrored) / 2.0 if flip else self.embedding
+        if not flip:
+            return self.embedding
+        mean = (self.embedding + self.mirrored) / 2.0
+        if norm is not None:
+            mean = mean * (norm / max(float(np.linalg.norm(mean)), 1e-12))
+        return mean.astype(np.float32)
 
 
 def _embed_main_face(pipeline: FacePipeline, path: str) -> ImageEmbedding:

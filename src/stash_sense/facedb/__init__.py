@@ -7,6 +7,7 @@ checksums). Build with :class:`FaceDBWriter`, serve with :class:`FaceDB`.
 """
 
 from stash_sense.facedb.errors import (
+    EmbedderUnavailableError,
     FaceDBCorruptError,
     FaceDBError,
     FaceDBExistsError,
@@ -46,6 +47,7 @@ from stash_sense.facedb.writer import FaceDBWriter
 __all__ = [
     "BUCKETS",
     "DBStats",
+    "EmbedderUnavailableError",
     "EmbeddingModelInfo",
     "FaceDB",
     "FaceDBCorruptError",

@@ -17,7 +17,7 @@ from ..faces.pipeline import FacePipeline, PipelineOptions
 from ..matching.calibration import load_default_calibration
 from ..photos import list_identities
 from . import FaceDBWriter, Identity
-from .build_common import DUPLICATE_DISTANCE, face_counts, is_duplicate, model_info, progress_bar, skip_reason
+from .build_common import DUPLICATE_DISTANCE, build_embedder, face_counts, is_duplicate, model_info, progress_bar, skip_reason
 from .types import local_endpoint
 
 __all__ = ["DUPLICATE_DISTANCE", "BuildReport", "build_from_folder"]
@@ -43,11 +43,12 @@ def build_from_folder(
     max_faces_per_performer: int | None = None,
     progress: bool = True,
     workers: int | None = None,
+    embedder: str | None = None,
 ) -> BuildReport:
     start = time.monotonic()
     folder = Path(folder)
     identities = list_identities(folder)
-    pipeline = FacePipeline()
+    pipeline = FacePipeline(embedder=build_embedder(embedder, Path(out)))
     model = model_info(pipeline)
     endpoint = local_endpoint(folder.resolve().name)
     options = PipelineOptions(expect_single_face=True)

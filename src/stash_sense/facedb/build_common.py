@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from ..faces.embed import FaceEmbedder
 from ..faces.pipeline import FacePipeline
 from ..faces.types import ImageFaces
 from .types import EmbeddingModelInfo
@@ -20,6 +22,28 @@ from .writer import FaceDBWriter
 
 # Two photos of a performer closer than this are the same photo (re-encoded or resized).
 DUPLICATE_DISTANCE = 0.06
+
+
+def build_embedder(name: str | None, out: Path) -> FaceEmbedder:
+    """The embedder a build uses: ``name``; else, when resuming a DB, the one it was started
+    with; else the configured default. Its model must be installed (the error says how)."""
+    from ..config import embedder_name
+    from .embedders import checked_embedder
+    from .schema import META_MODEL, read_meta
+
+    if name is None:
+        db_file = Path(out) / "performers.db"
+        if db_file.is_file():
+            import sqlite3
+
+            con = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
+            try:
+                name = read_meta(con).get(META_MODEL)
+            except sqlite3.Error:
+                name = None
+            finally:
+                con.close()
+    return checked_embedder(name or embedder_name(), "this build")
 
 
 def model_info(pipeline: FacePipeline) -> EmbeddingModelInfo:

@@ -30,7 +30,7 @@ from ..stash.media import StashBridge
 from ..stash.models import Performer, StashBoxConfig, normalize_endpoint
 from ..stash.ratelimit import Priority
 from ..stash.stashbox import StashBoxClient
-from .build_common import face_counts, model_info, progress_bar
+from .build_common import build_embedder, face_counts, model_info, progress_bar
 from .manifest import load_manifest
 from .sources.context import BuildContext
 from .sources.stash_performers import IDENTITY_CONFLICT, NO_IMAGE, PerformerStage, add_performer_images
@@ -82,6 +82,7 @@ def build_from_stash(
     max_faces_per_performer: int | None = None,
     progress: bool = True,
     workers: int | None = None,
+    embedder: str | None = None,
 ) -> StashBuildReport:
     """Build (or resume building) the face DB in ``out`` from the Stash at ``url``.
 
@@ -95,7 +96,7 @@ def build_from_stash(
     if stashbox_images < 1:
         raise StashBuildError(f"stash-box images per performer must be at least 1, got {stashbox_images}")
     out = Path(out)
-    pipeline = FacePipeline()
+    pipeline = FacePipeline(embedder=build_embedder(embedder, out))
     model = model_info(pipeline)
     with StashBridge() as bridge:
         stash = StashClient(url, api_key)

@@ -33,3 +33,8 @@ class IdentityConflictError(FaceDBError, ValueError):
 
 class FaceDBExistsError(FaceDBError):
     """The output directory already holds files that would be overwritten."""
+
+
+class EmbedderUnavailableError(FaceDBError):
+    """The DB was built with an embedder that this installation cannot run (model not installed,
+    or unknown to this version)."""

@@ -25,8 +25,8 @@ BATCH = 64
 # the distance settings of matching, clustering and DB building (max_distance 0.6,
 # cluster_threshold 0.5, the duplicate-photo distance) then keep their meaning. It is the ratio
 # of the two models' verification thresholds fitted on LFW pair folds 3-10 (dlib 0.623,
-# edgeface-xs THRESHOLD_XS on the unit sphere); see docs/accuracy.md.
-DISTANCE_SCALE = 0.5
+# edgeface-xs 1.2286 on the unit sphere: 0.623 / 1.2286 = 0.507); see docs/accuracy.md.
+DISTANCE_SCALE = 0.507
 
 
 class ModelNotInstalledError(ModelLoadError):
@@ -60,7 +60,7 @@ class OnnxFaceEmbedder(FaceEmbedder):
         self.dim = self.entry.dim
         self.model_name = self.entry.name + ("+flip" if flip else "")
         self.name = self.model_name
-        self.preprocessing = f"arcface112-5pt-dlib68-rgb-pm1-unit-x{DISTANCE_SCALE}"
+        self.preprocessing = f"arcface112-eyes5pt-dlib68-rgb-pm1-unit-x{DISTANCE_SCALE}"
         self._providers = providers
         self._threads = threads
 

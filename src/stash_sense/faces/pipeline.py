@@ -137,7 +137,7 @@ class FacePipeline:
         scale = 1.0 if detected.detector.startswith("dlib") else BLAZEFACE_TO_DLIB_SCALE
         rect = to_dlib_square(detected.box, scale)
         landmarks, shape = self.aligner.landmarks(image, rect)
-        chip = self.chip(image, rect, shape)
+        chip = self.chip(image, rect, shape, landmarks)
         quality, parts = face_quality(float(rect[2] - rect[0]), chip, landmarks)
         return Face(
             box=detected.box,
@@ -179,7 +179,7 @@ class FacePipeline:
         if best is None or best[0] > 0.08:
             return None
         _, rect, landmarks, shape = best
-        chip = self.chip(image, rect, shape)
+        chip = self.chip(image, rect, shape, landmarks)
         if not self._chip_shows_face(chip):
             return None
         quality, parts = face_quality(float(rect[2] - rect[0]), chip, landmarks)
@@ -187,11 +187,11 @@ class FacePipeline:
         fbox = Box(max(0, x0), max(0, y0), min(w, x1) - max(0, x0), min(h, y1) - max(0, y0))
         return Face(fbox, 0.0, WHOLE_IMAGE, landmarks, quality, parts, crop=chip)
 
-    def chip(self, image: np.ndarray, rect: tuple[int, int, int, int], shape: object) -> np.ndarray:
+    def chip(self, image: np.ndarray, rect: tuple[int, int, int, int], shape: object, landmarks: np.ndarray) -> np.ndarray:
         """The aligned chip the running embedder was trained on: dlib's 150 px chip, or the
         112 px five-point ArcFace template for ONNX embedders."""
         if self.five_points is not None:
-            return arcface_chip(image, self.five_points.five_points(image, rect))
+            return arcface_chip(image, self.five_points.five_points(image, rect, landmarks))
         return self.aligner.chip(image, shape)
 
     def _chip_shows_face(self, chip: np.ndarray) -> bool:

@@ -57,7 +57,7 @@ class BuildContext:
     @property
     def pool(self) -> FaceWorkerPool:
         if self._pool is None:
-            self._pool = shared_pool(self.workers)
+            self._pool = shared_pool(self.workers, embedder=self.pipeline.embedder.model_name)
         return self._pool
 
     def use_pool(self, n: int) -> bool:
