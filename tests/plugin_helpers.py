@@ -118,3 +118,61 @@ def write_probe_plugin(plugins_dir: Path) -> Path:
     (folder / "probe.py").write_text(PROBE_SCRIPT)
     (folder / "probe.yml").write_text(PROBE_YAML)
     return folder
+
+
+# -- the plugin in a browser: emulator with the plugin installed, and a sidecar process --------
+
+# Performer 3 (Hugh Jackman) is on stash-box and in the face DB, but not in this Stash.
+MISSING = 3
+
+
+async def _populate(stash_url: str, assets: Any, stash_key: str) -> dict[int, str]:
+    """Every library performer but ``MISSING`` in Stash (name, portrait, stash-box link), and
+    Brad Pitt on scene 1; returns library id -> Stash id."""
+    from emulator_helpers import IDENTITIES, performer_stash_id
+    from stash_sense.stash import StashClient, StashID
+
+    created: dict[int, str] = {}
+    async with StashClient(stash_url, stash_key) as stash:
+        for pid in range(1, len(IDENTITIES) + 1):
+            if pid == MISSING:
+                continue
+            name = IDENTITIES[pid - 1]
+            photo = sorted((assets.library / "gallery" / name).glob("*.jpg"))[0].read_bytes()
+            performer = await stash.create_performer(
+                name, image=photo, stash_ids=[StashID(endpoint=assets.box_endpoint, stash_id=performer_stash_id(pid))]
+            )
+            created[pid] = performer.id
+        await stash.add_performers_to_scenes(["1"], [created[1]])
+    return created
+
+
+def plugin_stack(assets: Any, tmp_path: Path, **env: str):
+    """A Stash emulator with ``plugin/`` installed and configured for a sidecar process, on the
+    browser tests' assets (stash-box identities)."""
+    import asyncio
+    import contextlib
+
+    from browser_helpers import SIDECAR_KEY, STASH_KEY, sidecar_process, stash_boxes
+    from stash_sense.devtools.emulator import create_app, run_in_thread
+
+    @contextlib.contextmanager
+    def stack():
+        plugins = tmp_path / "plugins"
+        plugins.mkdir()
+        (plugins / PLUGIN_ID).symlink_to(PLUGIN_DIR, target_is_directory=True)
+        app = create_app(assets.stash_library, api_key=STASH_KEY, stash_boxes=stash_boxes(assets.box_endpoint),
+                         state_db=tmp_path / "stash-state.db", plugins_dir=plugins)
+        with run_in_thread(app) as stash_url:
+            ids = asyncio.run(_populate(stash_url, assets, STASH_KEY))
+            sidecar_env = {
+                "STASH_URL": stash_url, "STASH_API_KEY": STASH_KEY, "STASH_SENSE_API_KEY": SIDECAR_KEY,
+                "STASH_SENSE_DATA_DIR": str(tmp_path / "sidecar-data"), "STASH_SENSE_FACE_DB": str(assets.face_db),
+                "STASH_SENSE_DB_WATCH_INTERVAL": "0", "STASH_SENSE_FINGERPRINT_FRAMES": "4", **env,
+            }
+            with sidecar_process(sidecar_env) as sidecar_url:
+                gql_data(stash_url, 'mutation($input: Map!) { configurePlugin(plugin_id: "stash-sense", input: $input) }',
+                         {"input": {"sidecarUrl": sidecar_url, "sidecarApiKey": SIDECAR_KEY, "showRejected": True}}, key=STASH_KEY)
+                yield stash_url, sidecar_url, ids
+
+    return stack()

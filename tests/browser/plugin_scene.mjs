@@ -96,6 +96,7 @@ run(async (browser) => {
   out.scene1After = await rows(page);
   // What Stash's own scene page now shows.
   await page.getByRole("tab", { name: "Details" }).click();
+  await page.locator("#scene-performers", { hasText: "Natalie Portman" }).waitFor({ timeout: 10000 });
   out.scene1Details = await page.locator("#scene-performers").innerText();
 
   // The Stash Sense page, reached from the navigation bar: status, face DB, fingerprints.
