@@ -227,3 +227,43 @@ def scenes(
     )
     for tier, m in report.by_tier.items():
         err_console.print(f"  {tier}: precision {m['precision']:.3f} recall {m['recall']:.3f} ({m['scenes']} scenes)")
+
+
+@app.command("duplicates")
+def duplicates(
+    library: Path | None = typer.Option(
+        None, file_okay=False,
+        help="A sample library with planted duplicates (default: render one under the cache folder, or reuse it).",
+    ),
+    faces: Path | None = typer.Option(None, help="Photos to render the default library from (default: $STASH_SENSE_FACEDATA/celeb17)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Run every duplicate analyzer against the Stash emulator serving a library with planted
+    duplicates; precision and recall of scenes, performers and files against the truth."""
+    from ..config import cache_dir, facedata_dir
+    from ..devtools.samplelib.duplicates import ensure_duplicates_library, plant_duplicates
+    from ..devtools.samplelib.library import SampleLibraryError
+    from ..evaluation.duplicates import evaluate_duplicates
+
+    try:
+        if library is None:
+            photos = faces or facedata_dir() / "celeb17"
+            if not photos.is_dir():
+                fail(f"photos not found at {photos} (pass --faces, --library or set STASH_SENSE_FACEDATA)")
+            target = cache_dir() / "duplicates-library"
+            err_console.print(f"library with planted duplicates: {target}")
+            lib_dir = ensure_duplicates_library(target, photos).root
+        else:
+            lib_dir = plant_duplicates(library).root
+        report = evaluate_duplicates(lib_dir)
+    except (SampleLibraryError, OSError, RuntimeError) as exc:
+        fail(str(exc))
+    if json_out:
+        emit_json(report)
+        return
+    for name in ("scenes", "performers", "files"):
+        score = getattr(report, name)
+        err_console.print(
+            f"{name}: precision {score.precision:.3f} recall {score.recall:.3f} ({score.correct} of {score.planted} planted, "
+            f"{score.found} raised)"
+        )

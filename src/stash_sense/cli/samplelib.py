@@ -202,3 +202,26 @@ def render(
         f"{len(library.scenes)} scenes ({report.rendered} rendered, {report.skipped} already done) "
         f"in {report.elapsed_s:.1f} s; scenes take {report.scene_bytes / 1e6:.1f} MB"
     )
+
+
+@app.command("plant-duplicates")
+def plant_duplicates_command(
+    library: Path = typer.Option(..., "--library", exists=True, file_okay=False, help="A rendered sample library."),
+    seed: int = typer.Option(0, "--seed", help="Which scenes and performers get duplicated."),
+) -> None:
+    """Plant duplicates in a rendered library (re-encodes, a cut intro, a stash-box twin, a
+    second file, performers entered twice, look-alikes) and record the truth in library.json."""
+    from stash_sense.devtools.samplelib import SampleLibraryError
+    from stash_sense.devtools.samplelib.duplicates import plant_duplicates
+
+    try:
+        planted = plant_duplicates(library, seed=seed)
+    except SampleLibraryError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    truth = planted.duplicates
+    assert truth is not None
+    typer.echo(
+        f"{library}: {len(truth.scenes)} duplicate scene pairs, {len(truth.lookalikes)} look-alikes, "
+        f"{len(truth.performers)} duplicated performers, {len(truth.files)} scenes with two files"
+    )

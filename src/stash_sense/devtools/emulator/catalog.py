@@ -16,11 +16,12 @@ import logging
 import shutil
 import tempfile
 import threading
-from collections.abc import Collection
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 
 from stash_sense.devtools.emulator.library import EmulatorLibrary, read_library
 from stash_sense.devtools.emulator.media import VideoInfo, grab_frames, jpeg_bytes, probe_video
+from stash_sense.devtools.emulator.scene_files import SceneFileState
 from stash_sense.devtools.emulator.sprites import render_sprite, sprite_file_name, vtt_file_name, write_atomically
 from stash_sense.devtools.emulator.state import StateStore
 
@@ -29,6 +30,7 @@ log = logging.getLogger("stash_sense.devtools.emulator")
 # Stash takes the default cover screenshot at 20% of the duration.
 SCREENSHOT_POSITION = 0.2
 _FILE_ID_OFFSET = 10_000  # keeps file ids visibly apart from scene ids
+_EXTRA_FILE_ID_OFFSET = 20_000  # a scene's additional files
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +40,29 @@ class SceneFile:
     id: int
     folder_id: int
     info: VideoInfo
+    phash: str | None = None  # Stash's video phash (hex), when the library recorded it
+
+
+class _PrimaryFiles(Mapping[int, SceneFile]):
+    """``scene id -> primary file`` as the scene's files are now (merges and deletions applied)."""
+
+    def __init__(self, catalog: StashCatalog) -> None:
+        self._catalog = catalog
+
+    def __getitem__(self, scene_id: object) -> SceneFile:
+        try:
+            ids = self._catalog.file_state.files_of(int(scene_id))  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            raise KeyError(scene_id) from None
+        if not ids:
+            raise KeyError(scene_id)
+        return self._catalog.library_files[ids[0]]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._catalog.file_state.assignments())
+
+    def __len__(self) -> int:
+        return len(self._catalog.file_state.assignments())
 
 
 def default_state_dir(library_dir: Path) -> Path:
@@ -75,13 +100,18 @@ class StashCatalog:
             self._session_dir = Path(tempfile.mkdtemp(prefix="session-", dir=self.state_dir))
             state_db = self._session_dir / "state.db"
         try:
-            self.files = self._probe_scenes()
+            self.library_files, initial = self._probe_scenes()
             self.store = StateStore(Path(state_db), self.library, performers_without_image=performers_without_image)
+            self.file_state = SceneFileState(self.store, initial)
         except BaseException:
             if self._session_dir is not None:
                 shutil.rmtree(self._session_dir, ignore_errors=True)
             raise
-        self.scene_by_oshash = {f.info.oshash: scene_id for scene_id, f in self.files.items()}
+        self.files: Mapping[int, SceneFile] = _PrimaryFiles(self)
+        self.file_by_oshash = {f.info.oshash: f for f in self.library_files.values()}
+        self.scene_by_oshash = {
+            self.library_files[fid].info.oshash: sid for sid, fids in self.file_state.assignments().items() for fid in fids
+        }
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -90,14 +120,26 @@ class StashCatalog:
         if self._session_dir is not None:
             shutil.rmtree(self._session_dir, ignore_errors=True)
 
-    def _probe_scenes(self) -> dict[int, SceneFile]:
+    def _probe_scenes(self) -> tuple[dict[int, SceneFile], dict[int, tuple[int, int]]]:
+        """Every library video by file id, and where each starts: ``{file_id: (scene, position)}``."""
         files: dict[int, SceneFile] = {}
+        initial: dict[int, tuple[int, int]] = {}
         folder_ids: dict[Path, int] = {}
+        extra_index = 0
         for index, scene in enumerate(self.library.scenes, start=1):
-            info = self._probe(scene.file)
-            folder = folder_ids.setdefault(scene.file.parent, len(folder_ids) + 1)
-            files[scene.id] = SceneFile(id=_FILE_ID_OFFSET + index, folder_id=folder, info=info)
-        return files
+            entries = [(_FILE_ID_OFFSET + index, scene.file, scene.phash)]
+            for extra in scene.extra_files:
+                extra_index += 1
+                entries.append((_EXTRA_FILE_ID_OFFSET + extra_index, extra.file, extra.phash))
+            for position, (file_id, path, phash) in enumerate(entries):
+                folder = folder_ids.setdefault(path.parent, len(folder_ids) + 1)
+                files[file_id] = SceneFile(id=file_id, folder_id=folder, info=self._probe(path), phash=phash)
+                initial[file_id] = (scene.id, position)
+        return files, initial
+
+    def scene_files(self, scene_id: int) -> list[SceneFile]:
+        """The scene's files as Stash lists them: primary first."""
+        return [self.library_files[fid] for fid in self.file_state.files_of(scene_id)]
 
     # -- media ----------------------------------------------------------------------------
 
@@ -114,7 +156,7 @@ class StashCatalog:
 
     def sprite(self, oshash: str) -> tuple[Path, Path]:
         """Paths of the scene's sprite JPEG and VTT, generating both on first use."""
-        info = self.files[self.scene_by_oshash[oshash]].info
+        info = self.file_by_oshash[oshash].info
         folder = self.cache_dir / "sprites"
         jpg, vtt = folder / sprite_file_name(oshash), folder / vtt_file_name(oshash)
         with self._lock_for(f"sprite:{oshash}"):

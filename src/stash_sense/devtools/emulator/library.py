@@ -31,12 +31,20 @@ class LibraryPerformer:
 
 
 @dataclass(frozen=True)
+class LibraryExtraFile:
+    file: Path  # absolute path of a scene's additional video file
+    phash: str | None = None
+
+
+@dataclass(frozen=True)
 class LibraryScene:
     id: int
     title: str
     file: Path  # absolute path of the video
     stash_id: str | None
     performer_ids: tuple[int, ...]  # ground truth: the unknown people are not performers
+    phash: str | None = None  # Stash's video phash of ``file``, when the library recorded it
+    extra_files: tuple[LibraryExtraFile, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,11 @@ def _scene(root: Path, raw: Any, known_performers: set[int]) -> LibraryScene:
         file=_existing(root, _text(raw, "file", where), where),
         stash_id=raw.get("stash_id") or None,
         performer_ids=tuple(performer_ids),
+        phash=raw.get("phash") or None,
+        extra_files=tuple(
+            LibraryExtraFile(file=_existing(root, _text(extra, "file", where), where), phash=extra.get("phash") or None)
+            for extra in _list(raw, "extra_files", where)
+        ),
     )
 
 

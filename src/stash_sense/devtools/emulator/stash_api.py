@@ -11,8 +11,12 @@ from stash_sense.devtools.emulator.stash_objects import (
     StashContext,
     StashSettings,
 )
+from stash_sense.devtools.emulator.stash_merge_mutations import MERGE_MUTATION_RESOLVERS
 from stash_sense.devtools.emulator.stash_queries import QUERY_RESOLVERS
 
 __all__ = ["DEFAULT_STASH_BOXES", "RESOLVERS", "StashContext", "StashSettings"]
 
-RESOLVERS: dict[tuple[str, str], Resolver] = {**OBJECT_RESOLVERS, **QUERY_RESOLVERS, **MUTATION_RESOLVERS, **PLUGIN_RESOLVERS}
+RESOLVERS: dict[tuple[str, str], Resolver] = {
+    **OBJECT_RESOLVERS, **QUERY_RESOLVERS, **MUTATION_RESOLVERS, **PLUGIN_RESOLVERS,
+    **MERGE_MUTATION_RESOLVERS,
+}

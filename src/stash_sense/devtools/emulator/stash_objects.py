@@ -98,7 +98,7 @@ def scene_object(record: SceneRecord, ctx: StashContext) -> dict[str, Any]:
         "interactive": False,
         "created_at": record.created_at,
         "updated_at": record.updated_at,
-        "files": [file_object(scene_file)],
+        "files": [file_object(f) for f in ctx.catalog.scene_files(record.id)],
         "paths": {
             "screenshot": f"{base}/screenshot?t={_unix(record.updated_at)}",
             "preview": f"{base}/preview",
@@ -136,7 +136,12 @@ def file_object(scene_file: SceneFile) -> dict[str, Any]:
         "zip_file_id": None,
         "mod_time": mod_time,
         "size": info.size,
-        "fingerprints": [{"type": "oshash", "value": info.oshash}, {"type": "md5", "value": info.md5}],
+        "fingerprints": [
+            {"type": "oshash", "value": info.oshash},
+            {"type": "md5", "value": info.md5},
+            # Stash serves the phash as hex without leading zeros (strconv.FormatUint(h, 16)).
+            *([{"type": "phash", "value": format(int(scene_file.phash, 16), "x")}] if scene_file.phash else []),
+        ],
         "format": info.format,
         "width": info.width,
         "height": info.height,

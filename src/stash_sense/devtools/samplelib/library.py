@@ -57,6 +57,7 @@ class LibraryPerformer(_Model):
     images: list[str]  # gallery photos ("performer images"): what the face DB is built from
     heldout_images: list[str] = Field(default_factory=list)  # never in the gallery
     distractor: bool = False  # an extra gallery identity that never appears in a scene
+    duplicate_of: str | None = None  # a planted duplicate entry of this performer (no photos, no scenes)
 
     @field_validator("images", "heldout_images")
     @classmethod
@@ -111,6 +112,20 @@ class SceneEncoding(_Model):
     gop: int  # frames between keyframes
 
 
+class SceneExtraFile(_Model):
+    """A second video file of a scene (Stash lists it after the primary file)."""
+
+    file: str
+    width: int
+    height: int
+    phash: str | None = None
+
+    @field_validator("file")
+    @classmethod
+    def _relative(cls, path: str) -> str:
+        return _check_relative(path)
+
+
 class LibraryScene(_Model):
     id: str
     title: str
@@ -126,6 +141,9 @@ class LibraryScene(_Model):
     unknown_people: list[str]  # labels of people in the scene who are not performers
     shots: list[LibraryShot]
     encoding: SceneEncoding
+    phash: str | None = None  # Stash's video phash of ``file`` (hex), see samplelib.phash
+    extra_files: list[SceneExtraFile] = Field(default_factory=list)
+    copy_of: str | None = None  # planted duplicate: the scene this one was made from
 
     @field_validator("file")
     @classmethod
@@ -180,6 +198,26 @@ class RenderSettingsRecord(_Model):
     unknown_scene_share: float
 
 
+class PlantedScenePair(_Model):
+    a: str
+    b: str
+    kind: str  # reencode, trimmed_intro, stash_id, lookalike
+
+
+class PlantedPerformerGroup(_Model):
+    ids: list[str]
+    kind: str  # stash_id, name
+
+
+class PlantedDuplicates(_Model):
+    """The truth about the duplicates planted in a library (see samplelib.duplicates)."""
+
+    scenes: list[PlantedScenePair]  # the same scene twice
+    lookalikes: list[PlantedScenePair]  # different scenes that look related: never duplicates
+    performers: list[PlantedPerformerGroup]
+    files: list[str]  # scenes with more than one file
+
+
 class SampleLibrary(_Model):
     """A loaded ``library.json``; use :func:`load_library` to read one from disk."""
 
@@ -193,6 +231,7 @@ class SampleLibrary(_Model):
     performers: list[LibraryPerformer]
     unknowns: list[LibraryUnknown] = Field(default_factory=list)
     scenes: list[LibraryScene]
+    duplicates: PlantedDuplicates | None = None
 
     _root: Path | None = PrivateAttr(default=None)
 
@@ -280,6 +319,7 @@ class SampleLibrary(_Model):
         files = [p for perf in self.performers for p in (*perf.images, *perf.heldout_images)]
         files += [p for unknown in self.unknowns for p in unknown.images]
         files += [scene.file for scene in self.scenes]
+        files += [extra.file for scene in self.scenes for extra in scene.extra_files]
         return files
 
     def missing_files(self) -> list[str]:
