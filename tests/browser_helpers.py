@@ -269,7 +269,9 @@ def dashboard_stack(assets: DashboardAssets, tmp_path: Path, **env: str) -> Iter
         sidecar_env = {
             "STASH_URL": stash_url, "STASH_API_KEY": STASH_KEY, "STASH_SENSE_API_KEY": SIDECAR_KEY,
             "STASH_SENSE_DATA_DIR": str(data_dir), "STASH_SENSE_FACE_DB": str(assets.face_db),
-            "STASH_SENSE_DB_WATCH_INTERVAL": "0", "STASH_SENSE_LOG_LEVEL": "WARNING", **env,
+            "STASH_SENSE_DB_WATCH_INTERVAL": "0", "STASH_SENSE_LOG_LEVEL": "WARNING",
+            "STASH_SENSE_FINGERPRINT_FRAMES": "8",  # the bulk job only has to run long enough to be stopped
+            **env,
         }
         with sidecar_process(sidecar_env) as sidecar_url:
             yield DashboardStack(assets, stash_url, sidecar_url, data_dir, ids)

@@ -59,7 +59,8 @@ async function identify() {
   state.textContent = "Identifying… frames are read from Stash and matched against the face DB.";
   $("scene-identify").disabled = true;
   try {
-    const data = await post("/identify/scene", { scene_id: scene.id, thumbnail_format: "data_url" });
+    const frames = Number($("scene-frames").value);
+    const data = await post("/identify/scene", { scene_id: scene.id, thumbnail_format: "data_url", params: { num_frames: frames } });
     const result = data.result;
     const identities = new Set();
     for (const person of result.persons) for (const c of person.candidates) identities.add(c.performer_id);
@@ -95,12 +96,22 @@ function render(result) {
 }
 
 function alternativesOf(person) {
+  // Fixed per person (the accepted match is left out), so the number keys stay stable.
   const best = person.best_match ? person.best_match.performer_id : null;
   return person.candidates.filter((c) => c.performer_id !== best).sort((a, b) => b.confidence - a.confidence);
 }
 
+// Without a confident match, a candidate already tagged on the scene is the likely answer (as
+// in Stash's Tagger): it is shown as the row's choice, with its confidence and why it failed.
+function taggedCandidate(person) {
+  return [...person.candidates].sort((a, b) => b.confidence - a.confidence).find((c) => {
+    const r = resolved.get(c.performer_id);
+    return r && r.performer && onScene.has(r.performer.id);
+  }) || null;
+}
+
 function makeRow(person) {
-  const row = { person, choice: person.best_match, linked: null, state: "pending", el: null };
+  const row = { person, choice: person.best_match || taggedCandidate(person), linked: null, state: "pending", el: null };
   const index = rows.length;
   rows.push(row);
   row.el = h("li", { class: "person", tabindex: "0", "aria-label": `Person ${person.person + 1}`, dataset: { index: String(index) } });
