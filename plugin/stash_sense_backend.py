@@ -182,6 +182,12 @@ def identify_scene(sidecar: Sidecar, args: dict[str, Any], settings: dict[str, A
     min_confidence = _number(args.get("min_confidence", settings.get("minConfidence")), "minimum confidence")
     if min_confidence is not None:
         params["min_confidence"] = min_confidence
+    if args.get("num_frames") not in (None, ""):
+        # Frames sampled from the scene (the sidecar's default when absent).
+        try:
+            params["num_frames"] = int(args["num_frames"])
+        except (TypeError, ValueError):
+            raise PluginError(f"num_frames must be a whole number, got {args['num_frames']!r}") from None
     body = {"scene_id": scene_id, "params": params, "thumbnail_format": "data_url"}
     log("i", f"identifying scene {scene_id}")
     started = time.monotonic()

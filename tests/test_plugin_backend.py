@@ -65,11 +65,12 @@ def test_settings_query_is_valid_against_stash_schema() -> None:
 
 def test_identifies_a_scene_through_a_running_sidecar(servers) -> None:
     stash_url, _ = servers
-    answer, logs = run_backend(stash_stdin(stash_url, SESSION, {"mode": "identify_scene", "scene_id": "1"}))
+    answer, logs = run_backend(stash_stdin(stash_url, SESSION, {"mode": "identify_scene", "scene_id": "1", "num_frames": 10}))
     assert answer["error"] is None
     result = answer["output"]["result"]
     assert sorted(p["name"] for p in result["performers"]) == ["Brad Pitt", "Kate Winslet"]
     assert result["params"]["min_confidence"] == 0.5  # from the plugin settings in Stash
+    assert result["params"]["num_frames"] == 10 and result["totals"]["frames_requested"] == 10
     assert all(p["thumbnail"].startswith("data:image/jpeg;base64,") for p in result["persons"] if p["thumbnail"])
     assert any("identifying scene 1" in line for line in logs)
 
@@ -77,7 +78,7 @@ def test_identifies_a_scene_through_a_running_sidecar(servers) -> None:
 def test_same_call_through_the_emulators_run_plugin_operation(servers) -> None:
     stash_url, _ = servers
     output = gql_data(stash_url, "mutation($args: Map) { runPluginOperation(plugin_id: \"stash-sense\", args: $args) }",
-                      {"args": {"mode": "identify_scene", "scene_id": "1"}}, key=STASH_KEY)["runPluginOperation"]
+                      {"args": {"mode": "identify_scene", "scene_id": "1", "num_frames": 10}}, key=STASH_KEY)["runPluginOperation"]
     assert output["scene_id"] == "1"
     assert sorted(p["name"] for p in output["result"]["performers"]) == ["Brad Pitt", "Kate Winslet"]
     body = gql(stash_url, "mutation($args: Map) { runPluginOperation(plugin_id: \"stash-sense\", args: $args) }",
@@ -116,6 +117,8 @@ def test_sidecar_down_gives_a_clear_error(servers) -> None:
         ({"mode": "health", "sidecar_url": "ftp://example"}, "is not an http(s) URL"),
         ({"mode": "identify_scene", "scene_id": "abc"}, "scene_id must be a Stash scene id"),
         ({"mode": "identify_scene", "scene_id": "1", "min_confidence": 3}, "must be between 0 and 1"),
+        ({"mode": "identify_scene", "scene_id": "1", "num_frames": "many"}, "num_frames must be a whole number"),
+        ({"mode": "identify_scene", "scene_id": "1", "num_frames": 0}, "the sidecar answered 422"),
         ({"mode": "nope"}, "unknown mode 'nope'"),
     ],
 )
