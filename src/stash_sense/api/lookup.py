@@ -117,7 +117,10 @@ async def search_scenes(stash: StashClient, query: str) -> list[SceneSummary]:
             found.append(scene_summary(scene))
         if len(found) >= SEARCH_LIMIT:
             break
-    return found
+    # Stash matches each word anywhere (paths included); a title holding the whole query is
+    # what the user typed it for, so those come first (the id match stays on top).
+    wanted = text.casefold()
+    return sorted(found, key=lambda s: (s.id != text, wanted not in (s.title or "").casefold()))
 
 
 async def search_performers(stash: StashClient, query: str) -> list[PerformerSummary]:
