@@ -222,13 +222,14 @@ class DashboardStack:
 
 
 @contextlib.contextmanager
-def sidecar_process(env: dict[str, str], *, startup_timeout: float = 60.0) -> Iterator[str]:
-    """``stash-sense serve`` in a child process on a free port; yields its base URL."""
+def sidecar_process(env: dict[str, str], *, name: str = "sidecar", startup_timeout: float = 60.0) -> Iterator[str]:
+    """``stash-sense serve`` in a child process on a free port; yields its base URL. Its output
+    goes to ``test-artifacts/<name>.log`` (kept for a failed run)."""
     from stash_sense.benchmark.api_load import free_port
 
     port = free_port()
     command = [sys.executable, "-c", "from stash_sense.cli import main; main()", "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    log = (ARTIFACTS / f"sidecar-{port}.log")
+    log = ARTIFACTS / f"{name}.log"
     ARTIFACTS.mkdir(exist_ok=True)
     with log.open("w") as log_file:
         proc = subprocess.Popen(command, env={**os.environ, **env}, stdout=log_file, stderr=subprocess.STDOUT)
@@ -273,5 +274,5 @@ def dashboard_stack(assets: DashboardAssets, tmp_path: Path, **env: str) -> Iter
             "STASH_SENSE_FINGERPRINT_FRAMES": "8",  # the bulk job only has to run long enough to be stopped
             **env,
         }
-        with sidecar_process(sidecar_env) as sidecar_url:
+        with sidecar_process(sidecar_env, name="dashboard-sidecar") as sidecar_url:
             yield DashboardStack(assets, stash_url, sidecar_url, data_dir, ids)

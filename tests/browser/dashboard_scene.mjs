@@ -66,6 +66,7 @@ run(async (browser) => {
   // Scene 1 (found by its id): every row decided from the keyboard.
   await openScene(page, "1", "Scene 1");
   out.scene1Before = await rowsOf(page);
+  await page.evaluate(() => window.scrollTo(0, 0));
   await screenshot(page, "dashboard-scene-before-1280x800");
   await page.locator("#persons > li.person").first().focus();
   for (let i = 0; i < out.scene1Before.length; i += 1) {
@@ -79,10 +80,12 @@ run(async (browser) => {
   }
   out.scene1After = await rowsOf(page);
   out.scene1Meta = await page.locator("#scene-meta").innerText();
+  await page.evaluate(() => window.scrollTo(0, 0));
   await screenshot(page, "dashboard-scene-1280x800");
   out.names = await unnamedControls(page);
   await page.setViewportSize(PHONE);
   out.phoneOverflow = await horizontalOverflow(page);
+  await page.evaluate(() => window.scrollTo(0, 0));
   await screenshot(page, "dashboard-scene-390x844");
   await page.setViewportSize(DESKTOP);
 
