@@ -49,6 +49,9 @@
     createPerformer: `mutation StashSenseCreate($input: PerformerCreateInput!) {
       performerCreate(input: $input) { id name }
     }`,
+    findScenes: `query StashSenseFindScenes($q: String!) {
+      findScenes(filter: {q: $q, per_page: 10, sort: "title", direction: ASC}) { scenes { id title date } }
+    }`,
   };
 
   // -- Stash GraphQL -------------------------------------------------------------------------
@@ -197,7 +200,7 @@
     const already = performer && onScene.has(String(performer.id));
     const alternatives = (person.candidates || []).filter((c) => !best || c.performer_id !== best.performer_id).slice(0, 3);
     const rejected = (person.candidates || []).filter((c) => !c.accepted && (c.rejected_because || []).length);
-    const thumbs = person.thumbnails || (person.thumbnail ? [person.thumbnail] : []);
+    const thumbs = person.thumbnail ? [person.thumbnail] : [];
 
     let status = "No match above the minimum confidence";
     if (best && !resolved) status = "Looking it up in Stash…";
@@ -394,21 +397,43 @@
     );
   }
 
-  function IdentifyById() {
+  // Pick a scene from Stash by title words or by id.
+  function IdentifyScene() {
     const [value, setValue] = useState("");
-    const [sceneId, setSceneId] = useState(null);
-    const submit = (e) => {
+    const [found, setFound] = useState(null);
+    const [error, setError] = useState(null);
+    const [scene, setScene] = useState(null);
+    const submit = async (e) => {
       e.preventDefault();
-      if (/^\d+$/.test(value.trim())) setSceneId(value.trim());
+      const q = value.trim();
+      setError(null);
+      try {
+        if (/^\d+$/.test(q)) {
+          const byId = await scenePerformers(q);
+          setFound([byId]);
+        } else {
+          setFound((await gql(DOCUMENTS.findScenes, { q })).findScenes.scenes);
+        }
+      } catch (err) {
+        setError(err.message);
+        setFound(null);
+      }
     };
     return h("section", { className: "stash-sense-card", "aria-labelledby": "stash-sense-identify" },
       h("h3", { id: "stash-sense-identify" }, "Identify a scene"),
       h("form", { className: "stash-sense-inline", onSubmit: submit },
-        h("label", { htmlFor: "stash-sense-scene-id" }, "Scene id"),
-        h("input", { id: "stash-sense-scene-id", className: "form-control", inputMode: "numeric", value, onChange: (e) => setValue(e.target.value) }),
-        h("button", { type: "submit", className: "btn btn-secondary" }, "Open scene")
+        h("label", { htmlFor: "stash-sense-scene-query" }, "Scene title or id"),
+        h("input", { id: "stash-sense-scene-query", className: "form-control", value, onChange: (e) => setValue(e.target.value) }),
+        h("button", { type: "submit", className: "btn btn-secondary" }, "Find scene")
       ),
-      sceneId ? h(ScenePanel, { key: sceneId, sceneId }) : null
+      h(ErrorLine, { error }),
+      found && !found.length ? h("p", null, "No scene matches.") : null,
+      found && found.length
+        ? h("ul", { className: "stash-sense-matches" }, found.map((s) => h("li", { key: s.id },
+          h("button", { type: "button", className: "btn btn-link", onClick: () => setScene(s) },
+            `Open ${s.title || `scene ${s.id}`}${s.date ? ` (${s.date})` : ""}`))))
+        : null,
+      scene ? h("div", null, h("h4", null, scene.title || `Scene ${scene.id}`), h(ScenePanel, { key: scene.id, sceneId: scene.id })) : null
     );
   }
 
@@ -416,7 +441,7 @@
     return h("div", { className: "stash-sense-page" },
       h("h2", null, "Stash Sense"),
       h("div", { className: "stash-sense-grid" }, h(Status), h(Fingerprints)),
-      h(IdentifyById)
+      h(IdentifyScene)
     );
   }
 

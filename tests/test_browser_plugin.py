@@ -76,6 +76,7 @@ def test_plugin_in_the_harness(tmp_path_factory: pytest.TempPathFactory, facedat
         # Scene 1's identification saved its fingerprint: the job did the other two.
         assert "completed: 2 of 2 scenes" in result["fingerprints"] and "100% (3 of 3 scenes)" in result["fingerprints"]
         assert "loaded, version" in result["sidecarCard"]
+        assert result["scene3Heading"] == "Scene 3" and result["scene3Summary"].endswith("frames")
         jobs = gql_data(stash_url, "{ jobQueue { id } }", key=STASH_KEY)["jobQueue"]
         assert jobs == []
         job = gql_data(stash_url, 'query { findJob(input: {id: "1"}) { status description } }', key=STASH_KEY)["findJob"]

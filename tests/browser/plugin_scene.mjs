@@ -131,6 +131,14 @@ run(async (browser) => {
   out.scene2After = await rows(small);
   await small.goto(`${ORIGIN}/plugin/stash-sense`);
   await small.locator(".stash-sense-facts dd", { hasText: /loaded, version/ }).waitFor({ timeout: 60000 });
+  // Pick a scene by title on the Stash Sense page and identify it there.
+  await small.getByLabel("Scene title or id").fill("Scene 3");
+  await small.getByRole("button", { name: "Find scene" }).click();
+  await small.getByRole("button", { name: /^Open Scene 3/ }).click();
+  await small.getByRole("button", { name: "Identify performers" }).click();
+  await small.locator(".stash-sense-toolbar .stash-sense-meta", { hasText: /found in \d+ frames/ }).waitFor({ timeout: 240000 });
+  out.scene3Summary = await small.locator(".stash-sense-toolbar .stash-sense-meta").innerText();
+  out.scene3Heading = await small.locator("section[aria-labelledby=stash-sense-identify] h4").innerText();
   out.checks.page390 = await checks(small);
   await screenshot(small, "plugin-page-390x844");
   await phone.close();
