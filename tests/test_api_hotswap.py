@@ -71,7 +71,8 @@ def test_identification_gets_503_during_a_swap_and_the_rest_keeps_working(assets
         release.wait(60)
         return verify_db(directory)
 
-    with running_sidecar(sidecar_settings(tmp_path / "data", assets.face_db)) as (url, app), client(url) as c:
+    settings = sidecar_settings(tmp_path / "data", assets.face_db, allow_private_urls=True)  # scene URL on 127.0.0.1 below
+    with running_sidecar(settings) as (url, app), client(url) as c:
         assert _identify_version(c, photo)[0] == 200
         app.state.sidecar.face_db.verify = slow_verify
         result: dict[str, httpx.Response] = {}

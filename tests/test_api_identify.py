@@ -27,6 +27,7 @@ def stack(assets, tmp_path_factory: pytest.TempPathFactory):
     with running_emulator(assets.library) as stash_url:
         settings = sidecar_settings(
             tmp_path_factory.mktemp("identify"), assets.face_db, stash_url=stash_url, max_upload_mb=2.0, max_image_pixels=4_000_000,
+            allow_private_urls=True,  # the refused-connection case below fetches from 127.0.0.1:1
         )
         with running_sidecar(settings) as (url, _app):
             yield url, stash_url

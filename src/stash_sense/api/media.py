@@ -10,13 +10,19 @@ import secrets
 import time
 import warnings
 from collections import OrderedDict
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 from PIL import Image, UnidentifiedImageError
 
 from stash_sense.api.errors import bad_request, too_large, unprocessable
 from stash_sense.stash.redaction import redact_url
+
+if TYPE_CHECKING:
+    from stash_sense.api.url_guard import UrlGuard
+
+MAX_REDIRECTS = 3
 
 
 def _mb(n: int) -> str:
@@ -42,27 +48,43 @@ def decode_base64_image(text: str, max_bytes: int) -> bytes:
     return data
 
 
-async def fetch_image_url(url: str, *, headers: dict[str, str], max_bytes: int, timeout: float) -> bytes:
-    """GET ``url`` (http/https only) into memory, refusing bodies above ``max_bytes`` (413)."""
+async def fetch_image_url(
+    url: str, *, headers: dict[str, str], max_bytes: int, timeout: float, guard: UrlGuard | None = None
+) -> bytes:
+    """GET ``url`` (http/https only) into memory, refusing bodies above ``max_bytes`` (413).
+
+    With ``guard``, the URL and every redirect it leads to must be one the sidecar may fetch
+    (the configured Stash or a public host): redirects are followed here, hop by hop, so a
+    public URL cannot bounce the request to a private address.
+    """
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise bad_request("image_url must be an absolute http:// or https:// URL", error="invalid_url")
     shown = redact_url(url)
     # A request carrying Stash's key must not follow a redirect that could take the key elsewhere.
     follow = not headers
+    current = url
     try:
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=follow, max_redirects=3, headers=headers) as client:
-            async with client.stream("GET", url) as response:
-                if response.status_code >= 400 or (300 <= response.status_code < 400):
-                    raise unprocessable(f"image_url {shown} answered HTTP {response.status_code}", error="image_url_failed")
-                declared = response.headers.get("content-length")
-                if declared and declared.isdigit() and int(declared) > max_bytes:
-                    raise too_large(f"image at image_url is larger than {_mb(max_bytes)}")
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body.extend(chunk)
-                    if len(body) > max_bytes:
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, headers=headers) as client:
+            for hop in range(MAX_REDIRECTS + 1):
+                if guard is not None:
+                    await guard.check(current, "image_url")
+                async with client.stream("GET", current) as response:
+                    location = response.headers.get("location")
+                    if follow and response.status_code in (301, 302, 303, 307, 308) and location and hop < MAX_REDIRECTS:
+                        current = urljoin(current, location)
+                        continue
+                    if response.status_code >= 400 or (300 <= response.status_code < 400):
+                        raise unprocessable(f"image_url {shown} answered HTTP {response.status_code}", error="image_url_failed")
+                    declared = response.headers.get("content-length")
+                    if declared and declared.isdigit() and int(declared) > max_bytes:
                         raise too_large(f"image at image_url is larger than {_mb(max_bytes)}")
+                    body = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        body.extend(chunk)
+                        if len(body) > max_bytes:
+                            raise too_large(f"image at image_url is larger than {_mb(max_bytes)}")
+                    break
     except httpx.TimeoutException:
         raise unprocessable(f"image_url {shown} did not answer within {timeout:g} s", error="image_url_failed") from None
     except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:

@@ -27,6 +27,10 @@ Environment variable            Meaning                                         
 ``STASH_SENSE_DB_WATCH_INTERVAL``  Seconds between checks of the face DB for a   10 (0: never)
                                 new version (hot swap)
 ``STASH_SENSE_FINGERPRINT_FRAMES``  Frames per scene in the bulk job             30
+``STASH_SENSE_ALLOW_PRIVATE_URLS``  Let ``image_url`` / scene URLs reach private,  false: only Stash and public hosts
+                                loopback and link-local addresses
+``STASH_SENSE_PREFERRED_PATHS``  Folders whose files are kept first when a       none
+                                scene has duplicate files (``:``-separated)
 ``STASH_SENSE_BENCHMARK_DIR``   Where the dashboard lists benchmark reports      ``$STASH_SENSE_DATA_DIR/benchmarks``
                                 (one ``benchmark --output-dir`` per folder)
 ``STASH_SENSE_SETTINGS``        A TOML or JSON settings file (keys: the field    unset
@@ -115,6 +119,12 @@ class Settings(BaseModel):
     media_roots: list[Path] = Field(default_factory=list)
     db_watch_interval_s: float = Field(10.0, ge=0)
     fingerprint_frames: int = Field(30, ge=1, le=600)
+    allow_private_urls: bool = Field(
+        False, description="Let URLs fetched for a caller reach private, loopback and link-local addresses."
+    )
+    preferred_paths: list[str] = Field(
+        default_factory=list, description="Folders whose copy of a scene's duplicate files is kept first."
+    )
     benchmark_dir: Path | None = Field(None, description="Benchmark reports shown by the dashboard (default: DATA_DIR/benchmarks).")
 
     @field_validator("stash_url")
@@ -154,7 +164,7 @@ class Settings(BaseModel):
             out.append(f"{parts.scheme}://{parts.netloc}")
         return out
 
-    @field_validator("media_roots", mode="before")
+    @field_validator("media_roots", "preferred_paths", mode="before")
     @classmethod
     def _roots(cls, value: Any) -> Any:
         return _split_list(value, os.pathsep)

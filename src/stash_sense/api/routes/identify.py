@@ -15,6 +15,7 @@ from stash_sense.api.errors import COMMON_ERRORS, ApiError, FieldError, bad_requ
 from stash_sense.api.identification import identify_image_bytes
 from stash_sense.api.media import decode_base64_image, fetch_image_url
 from stash_sense.api.schemas import IdentifyJSONRequest, IdentifyOptions, IdentifyResponse
+from stash_sense.api.url_guard import UrlGuard
 from stash_sense.stash import Priority
 
 router = APIRouter(tags=["identify"], responses=error_responses(*COMMON_ERRORS))
@@ -85,7 +86,10 @@ async def _from_json(request: Request, sidecar: Sidecar) -> tuple[bytes, Identif
         return decode_base64_image(body.image_base64, settings.max_upload_bytes), options
     url = body.image_url or ""
     headers = sidecar.stash.media_headers(url) if sidecar.stash.configured else {}
-    data = await fetch_image_url(url, headers=headers, max_bytes=settings.max_upload_bytes, timeout=settings.fetch_timeout_s)
+    data = await fetch_image_url(
+        url, headers=headers, max_bytes=settings.max_upload_bytes, timeout=settings.fetch_timeout_s,
+        guard=UrlGuard.from_settings(settings),
+    )
     return data, options
 
 

@@ -21,6 +21,7 @@ from stash_sense.api.schemas import (
     SceneIdentifyResponse,
 )
 from stash_sense.api.stash_access import stash_error
+from stash_sense.api.url_guard import UrlGuard
 from stash_sense.scenes.result import SceneIdentification
 from stash_sense.scenes.sources import FrameSourceError
 from stash_sense.stash import Priority, StashError
@@ -68,6 +69,11 @@ async def identify_scene_route(body: SceneIdentifyRequest, sidecar: Sidecar = De
             raise unprocessable(f"scene {body.scene_id} has no stream, sprite or screenshot in Stash", error="no_frames")
         await stash.limiter.acquire(Priority.HIGH)  # opening Stash's video is a Stash request too
     else:
+        guard = UrlGuard.from_settings(settings)
+        for name, spec in (("url", body.url), ("sprite_vtt", body.sprite_vtt), ("sprite_image", body.sprite_image),
+                           ("screenshot", body.screenshot)):
+            if spec and "://" in spec and spec.split("://", 1)[0].lower() in ("http", "https"):
+                await guard.check(spec, name)
         plan = plan_for_request(
             sidecar.stash, url=body.url or "", sprite_vtt=body.sprite_vtt, sprite_image=body.sprite_image,
             screenshot=body.screenshot, kind=body.source, roots=settings.media_roots, timeout=settings.fetch_timeout_s,
