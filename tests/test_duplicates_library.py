@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from duplicates_helpers import planted_library
 from stash_sense.devtools.emulator import create_app, run_in_thread
-from stash_sense.devtools.samplelib import RenderSettings, load_library, render_library
-from stash_sense.devtools.samplelib.duplicates import plant_duplicates
+from stash_sense.devtools.samplelib import load_library
 from stash_sense.devtools.samplelib.phash import goimagehash_median, perception_hash, sprite_times, video_phash
 from stash_sense.evaluation.duplicates import evaluate_duplicates
 from stash_sense.recommendations.phash_index import hamming
@@ -24,15 +24,11 @@ from stash_sense.stash import StashClient
 from stash_sense.stash.library_client import analysis_scenes, delete_files, merge_performers, merge_scenes, scene_files
 
 KEY = "dup-test-key"
-TINY = RenderSettings(scenes=6, min_duration=4.0, max_duration=5.0, min_shot=1.0, max_shot=2.0, tiers=("480p",))
 
 
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory: pytest.TempPathFactory, facedata: Path, stash_schema: Path) -> Path:
-    out = tmp_path_factory.mktemp("dup-lib") / "lib"
-    render_library(facedata / "celeb17", out, TINY, seed=2, workers=2)
-    plant_duplicates(out, seed=1)
-    return out
+    return planted_library(tmp_path_factory, facedata)
 
 
 @pytest.fixture

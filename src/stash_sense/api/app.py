@@ -23,6 +23,7 @@ from stash_sense.api.jobs import FingerprintJobs
 from stash_sense.api.middleware import CatchAllErrors, RequestLimits, SecurityHeaders
 from stash_sense.api.routes import database, fingerprints, health, identify, scenes
 from stash_sense.api.routes import benchmarks, dashboard, effective_settings, stash_lookup
+from stash_sense.api.routes import recommendations
 from stash_sense.api.settings import Settings
 from stash_sense.api.stash_access import StashAccess
 from stash_sense.api.state import FaceDBState
@@ -67,6 +68,9 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await sidecar.jobs.shutdown()
+            analyses = getattr(_app.state, "analysis_jobs", None)
+            if analyses is not None:
+                await analyses.shutdown()
             if watcher is not None:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -89,6 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router, dependencies=protected)
     for module in (stash_lookup, benchmarks, effective_settings):
         app.include_router(module.router, dependencies=protected)
+    app.include_router(recommendations.router, dependencies=protected)
     app.include_router(dashboard.router)
 
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
