@@ -50,3 +50,23 @@ def test_cli_prints_the_version() -> None:
         [sys.executable, "-m", "stash_sense.cli", "--version"], check=True, capture_output=True, text=True, timeout=60
     )
     assert out.stdout.strip() == f"stash-sense {stash_sense.__version__}"
+
+
+def test_slim_requirements_swap_the_gui_opencv_and_leave_mediapipe_out() -> None:
+    """The slim set (scripts/setup, the Dockerfile) is pyproject's list with MediaPipe left for a
+    --no-deps install and the headless build of the same OpenCV release."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = config["dependencies"]
+    script = ROOT / "scripts" / "slim-requirements"
+
+    def run(*args: str) -> list[str]:
+        out = subprocess.run([sys.executable, str(script), *args], check=True, capture_output=True, text=True, timeout=60)
+        return out.stdout.splitlines()
+
+    opencv = next(r for r in declared if r.startswith("opencv-contrib-python"))
+    slim = run()
+    assert "opencv-python-headless" + opencv[len("opencv-contrib-python"):] in slim
+    assert not [r for r in slim if r.startswith(("mediapipe", "opencv-contrib-python"))]
+    assert len(slim) == len(declared) - 1
+    assert run("--mediapipe") == [next(r for r in declared if r.startswith("mediapipe"))]
+    assert set(run("--extra", "dev")) - set(slim) == set(config["optional-dependencies"]["dev"])
