@@ -137,6 +137,7 @@ function statusText(row) {
   if (!row.choice && !row.linked) return ["No confident match", "muted"];
   if (t.performer && onScene.has(t.performer.id)) return [`Already on the scene (${t.performer.name})`, "ok"];
   if (t.performer) return [`In Stash as ${t.performer.name}${t.performer.disambiguation ? " (" + t.performer.disambiguation + ")" : ""}, not on the scene`, "warn"];
+  if (t.canCreate) return ["Not in Stash yet: create it from its stash-box entry", "bad"];
   return [`Not in Stash: ${t.reason || "no matching performer"}`, "bad"];
 }
 
