@@ -27,6 +27,7 @@ _GROUPS: list[tuple[str, str | None, str]] = [
     ("identify", "identify", "Identify performers in images and scenes."),
     ("evaluate", "eval", "Measure accuracy on labelled data."),
     ("bench", "bench", "Measure speed."),
+    ("recommend", "recommend", "Find duplicate performers, scene files and scenes in Stash."),
     ("models", "models", "List, install, verify and remove face models."),
     ("samplelib", "samplelib", "Render a sample library of scenes with known performers."),
     ("emulator", "emulator", "Run the Stash emulator (tests and demo only)."),
