@@ -136,6 +136,9 @@ def test_thumbnails_as_urls_and_sprite_fallback(assets, tmp_path: Path) -> None:
                 body = c.post("/identify/scene", json={"scene_id": "1", "params": PARAMS, "thumbnail_format": "url"}).json()
                 thumbs = [p["thumbnail"] for p in body["result"]["persons"]]
                 assert thumbs and all(t.startswith("/identify/thumbnails/") for t in thumbs)
+                frames = [t for p in body["result"]["persons"] for t in p["thumbnails"]]
+                assert frames and all(t.startswith("/identify/thumbnails/") for t in frames)
+                assert c.get(frames[-1]).headers["content-type"] == "image/jpeg"
                 image = c.get(thumbs[0])
                 assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg" and image.content[:2] == b"\xff\xd8"
                 assert httpx.get(url + thumbs[0]).status_code == 401

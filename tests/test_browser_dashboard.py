@@ -102,6 +102,7 @@ def test_scene_review_creates_and_adds_performers_in_stash(stack: DashboardStack
     # Scene 1: Brad (in Stash) and Kate (only on stash-box) found, largest first, with faces.
     before = {r["best"]: r for r in result["scene1Before"]}
     assert {present, missing} <= set(before) and all(r["thumbnail"] for r in result["scene1Before"])
+    assert before[present]["frameThumbnails"] == 4 and before[missing]["frameThumbnails"] == 4  # seen in 20 frames
     assert before[present]["state"] == f"In Stash as {present}, not on the scene"
     assert before[missing]["state"].startswith("Not in Stash") and "Create from stash-box" in before[missing]["buttons"]
     assert "Create from stash-box" not in before[present]["buttons"]

@@ -54,6 +54,8 @@ def test_result_carries_persons_diagnostics_and_timings(mini_library: tuple[Path
     assert result.totals.faces_after_filter > 0 and result.totals.persons_clustered >= len(scene.performers)
     assert {"decode", "detect", "align", "embed_wait", "cluster", "match", "total"} <= set(result.timings)
     assert all(p.thumbnail and p.thumbnail.startswith("data:image/jpeg;base64,") for p in result.persons)
+    # Crops from up to 4 distinct frames per person, one per frame.
+    assert all(1 <= len(p.thumbnails) <= min(4, len(set(p.frames))) for p in result.persons)
     assert len(result.performers) <= result.totals.persons_considered
     for cand in result.diagnostics:
         assert cand.accepted == (not cand.rejected_because)

@@ -15,6 +15,7 @@ async function rowsOf(page) {
     stateKind: li.querySelector(".state").dataset.state,
     buttons: [...li.querySelectorAll("button")].filter((b) => !b.disabled).map((b) => b.textContent),
     thumbnail: Boolean(li.querySelector("img[src^='data:image/jpeg']")),
+    frameThumbnails: li.querySelectorAll(".frames img[src^='data:image/jpeg']").length,
   })));
 }
 

@@ -33,6 +33,8 @@ _FRAME_CHUNK = 6
 # Faces per embedding job: small enough to keep both workers busy while frames are still
 # being decoded, large enough that the inter-process round trip is negligible.
 _EMBED_BATCH = 12
+# Face crops per person from distinct frames, so a reviewer sees more than one pose.
+_FRAME_THUMBNAILS = 4
 
 
 @dataclass(slots=True)
@@ -372,16 +374,32 @@ class SceneEngine:
                 )
             best = next((c for c in cands if c.accepted), None)
             thumb = None
+            frame_thumbs: list[str] = []
             if p.thumbnails:
                 jpeg = faces[max(members, key=lambda m: faces[m].face.quality)].thumbnail
                 if jpeg:
                     thumb = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
+                frame_thumbs = _frame_thumbnails([faces[m] for m in members])
             frames = sorted({faces[m].frame for m in members})
             persons.append(
                 PersonResult(
                     person=ci, faces=len(members), frames=frames,
                     timestamps=sorted({round(faces[m].timestamp, 3) for m in members}),
-                    thumbnail=thumb, best_match=best, candidates=cands,
+                    thumbnail=thumb, thumbnails=frame_thumbs, best_match=best, candidates=cands,
                 )
             )
         return persons
+
+
+def _frame_thumbnails(members: list[_SceneFace]) -> list[str]:
+    """The best crop of up to ``_FRAME_THUMBNAILS`` frames spread over the person's appearances,
+    in time order."""
+    best: dict[int, _SceneFace] = {}
+    for f in members:
+        if f.thumbnail and (f.frame not in best or f.face.quality > best[f.frame].face.quality):
+            best[f.frame] = f
+    frames = sorted(best)
+    if len(frames) > _FRAME_THUMBNAILS:
+        step = (len(frames) - 1) / (_FRAME_THUMBNAILS - 1)
+        frames = [frames[round(i * step)] for i in range(_FRAME_THUMBNAILS)]
+    return ["data:image/jpeg;base64," + base64.b64encode(best[i].thumbnail or b"").decode() for i in frames]

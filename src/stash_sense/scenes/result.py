@@ -28,6 +28,7 @@ class PersonResult(BaseModel):
     frames: list[int]
     timestamps: list[float]
     thumbnail: str | None = Field(None, description="data:image/jpeg;base64 crop of the person's best face.")
+    thumbnails: list[str] = Field(default_factory=list, description="Crops from up to 4 frames spread over the scene, in time order.")
     best_match: CandidateResult | None = None
     candidates: list[CandidateResult] = []
 

@@ -148,8 +148,11 @@ function fillRow(row) {
   const t = target(row);
   const [status, kind] = statusText(row);
   const choice = row.linked ? null : row.choice;
+  // The best face large, then crops from a few frames spread over the scene.
+  const others = (p.thumbnails || []).slice(0, 4);
   const thumbs = h("div", { class: "thumbs" },
-    p.thumbnail ? h("img", { src: p.thumbnail, alt: `Face of ${label}`, width: "96", height: "96" }) : h("div", { class: "nothumb", text: "no image" }));
+    p.thumbnail ? h("img", { src: p.thumbnail, alt: `Best face of ${label}`, width: "96", height: "96" }) : h("div", { class: "nothumb", text: "no image" }),
+    others.length ? h("div", { class: "frames" }, ...others.map((src, i) => h("img", { src, alt: `${label} in frame ${i + 1} of ${others.length}`, width: "44", height: "44" }))) : null);
   const best = row.linked
     ? h("p", { class: "best" }, h("strong", { text: row.linked.name }), h("span", { class: "meta", text: " linked by you" }))
     : choice

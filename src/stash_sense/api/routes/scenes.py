@@ -40,6 +40,12 @@ def _externalise_thumbnails(result: SceneIdentification, sidecar: Sidecar) -> No
         if person.thumbnail:
             jpeg = data_url_bytes(person.thumbnail)
             person.thumbnail = THUMBNAIL_PATH + sidecar.thumbnails.put(jpeg) if jpeg else None
+        urls = []
+        for data_url in person.thumbnails:
+            jpeg = data_url_bytes(data_url)
+            if jpeg:
+                urls.append(THUMBNAIL_PATH + sidecar.thumbnails.put(jpeg))
+        person.thumbnails = urls
 
 
 @router.post(
