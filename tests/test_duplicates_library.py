@@ -137,5 +137,6 @@ def test_eval_duplicates_on_the_tiny_library(planted: Path) -> None:
     assert report.performers.recall == 1.0 and report.performers.precision == 1.0
     assert report.files.recall == 1.0 and report.files.precision == 1.0
     assert report.scenes.precision == 1.0 and report.lookalikes_raised == 0
-    assert report.scene_recall_by_kind["reencode"] == 1.0 and report.scene_recall_by_kind["stash_id"] == 1.0
+    assert report.scene_recall_by_kind == {"reencode": 1.0, "stash_id": 1.0, "trimmed_intro": 1.0}
+    assert report.scenes.recall == 1.0
     assert json.loads(report.model_dump_json())["scenes"]["planted"] == 4

@@ -203,7 +203,7 @@ def test_dismissals_survive_reruns_and_logic_version_forces_full(db: UserDB, mon
     source.touch("304", 60, files=source.scenes["303"].files[:1])
     source.touch("301", 60, date="2020-01-01")
     source.touch("302", 60, date="2020-01-01")
-    monkeypatch.setattr(analyzer, "logic_version", 2)
+    monkeypatch.setattr(analyzer, "logic_version", analyzer.logic_version + 1)
     full = asyncio.run(run_analysis(analyzer, store))
     assert full.mode == "full"
     assert store.get(ids["scenes:303,304"]).status == "open"
@@ -283,3 +283,21 @@ def test_duplicate_performers_by_stash_id_name_and_alias(db: UserDB) -> None:
     assert rec.evidence["kinds"] == ["face_db", "alias"] and rec.confidence == 0.9
     # That full run retired the earlier findings whose performers it no longer saw.
     assert set(store.targets("duplicate_performers", "open")) == {"performers:11,12"}
+
+
+def test_sprite_timelines_line_up_only_for_the_same_video() -> None:
+    from stash_sense.recommendations.sprite_match import Timeline, align
+
+    rng = np.random.default_rng(9)
+    # 81 thumbnails of a 100 s scene; B is A with its first 6 s cut (81 thumbnails of 94 s).
+    shots = rng.integers(0, 2**63, size=60, dtype=np.int64).astype(np.uint64)  # one picture per 2 s shot
+
+    def timeline(start: float, duration: float) -> Timeline:
+        times = np.arange(81) * duration / 81
+        return Timeline(times, shots[((start + times) / 2).astype(int)])
+
+    a, b = timeline(0.0, 100.0), timeline(6.0, 94.0)
+    match = align(a, b, max_shift=8.0)
+    assert match.matched and abs(match.offset - 6.0) < 0.7 and match.overlap >= 60
+    other = Timeline(a.times, rng.integers(0, 2**63, size=81, dtype=np.int64).astype(np.uint64))
+    assert not align(a, other, max_shift=8.0).matched

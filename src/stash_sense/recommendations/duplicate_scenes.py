@@ -1,8 +1,10 @@
 """Duplicate scenes: the same video twice in Stash, as two scenes.
 
-Candidate pairs come from two inverted indexes only: scenes sharing a stash-box scene ID, and
-files whose phashes lie within the far distance (multi-index hashing, see
-:mod:`stash_sense.recommendations.phash_index`). Each candidate is then scored with every
+Candidate pairs come from inverted indexes only: scenes sharing a stash-box scene ID, files
+whose phashes lie within the far distance (multi-index hashing, see
+:mod:`stash_sense.recommendations.phash_index`), and scenes with the same performers whose
+lengths fit a copy (equal, or one trimmed) (checked on Stash's sprite timeline, see
+:mod:`stash_sense.recommendations.sprite_match`). Each candidate is then scored with every
 signal (:mod:`stash_sense.recommendations.scene_scoring`), face fingerprints included.
 """
 
@@ -17,13 +19,16 @@ import numpy as np
 
 from stash_sense.recommendations.base import AnalysisOutcome, RunControl
 from stash_sense.recommendations.phash_index import near_pairs
-from stash_sense.recommendations.scene_scoring import LOGIC_VERSION, PHASH_FAR, FaceProfile, score_pair
+from stash_sense.recommendations.scene_scoring import LOGIC_VERSION, PHASH_FAR, FaceProfile, duration_verdict, score_pair
+from stash_sense.recommendations.sprite_match import SpriteSource, TimelineMatch, align
 from stash_sense.recommendations.scene_sync import SceneSource, sync_scenes
 from stash_sense.userdb import FingerprintStore, IndexedScene, LibraryIndex, NewRecommendation
 
 TYPE = "duplicate_scenes"
 # A stash-box ID on more scenes than this is a bad match in Stash, not a duplicate group.
 MAX_STASH_ID_GROUP = 20
+# Scenes sharing one performer set beyond this are a series, not copies: no timeline checks.
+MAX_PERFORMER_GROUP = 30
 
 
 def scene_key(scene_id: str) -> tuple[int, str]:
@@ -59,10 +64,14 @@ class DuplicateScenesAnalyzer:
     logic_version = LOGIC_VERSION
     object_kind = "scene"
 
-    def __init__(self, index: LibraryIndex, source: SceneSource | None, fingerprints: FingerprintStore | None = None) -> None:
+    def __init__(
+        self, index: LibraryIndex, source: SceneSource | None, fingerprints: FingerprintStore | None = None,
+        sprites: SpriteSource | None = None,
+    ) -> None:
         self.index = index
         self.source = source
         self.fingerprints = fingerprints
+        self.sprites = sprites
 
     async def analyze(self, *, since: str | None, control: RunControl) -> AnalysisOutcome:
         sync = await sync_scenes(self.source, self.index, since, control)
@@ -105,6 +114,22 @@ class DuplicateScenesAnalyzer:
             if 1 < len(members) <= MAX_STASH_ID_GROUP and (queried is None or queried.intersection(members)):
                 candidates.update(combinations(sorted(members), 2))
 
+        # Inverted index 3: performer sets, for copies with a cut start (timeline evidence).
+        timeline_pairs: set[tuple[int, int]] = set()
+        if self.sprites is not None:
+            by_cast: dict[tuple[str, ...], list[int]] = defaultdict(list)
+            for i, scene in enumerate(scenes):
+                if scene.performer_ids:
+                    by_cast[scene.performer_ids].append(i)
+            for members in by_cast.values():
+                if not 1 < len(members) <= MAX_PERFORMER_GROUP or (queried is not None and not queried.intersection(members)):
+                    continue
+                for i, j in combinations(sorted(members), 2):
+                    # "same" too: a cut of a second or two leaves the length within tolerance.
+                    if (i, j) not in candidates and duration_verdict(scenes[i].duration, scenes[j].duration)[0] in ("same", "trimmed"):
+                        timeline_pairs.add((i, j))
+        candidates |= timeline_pairs
+
         t2 = time.monotonic()
         findings = []
         profiles: dict[str, FaceProfile | None] = {}
@@ -113,7 +138,10 @@ class DuplicateScenesAnalyzer:
                 control.check()
                 control.report(0.6 + 0.4 * n / max(1, len(candidates)), f"scoring {n} of {len(candidates)} pairs")
             a, b = scenes[i], scenes[j]
-            score = score_pair(a, b, faces_a=self._faces(a.scene_id, profiles), faces_b=self._faces(b.scene_id, profiles))
+            timeline = await self._timeline(a, b) if (i, j) in timeline_pairs else None
+            score = score_pair(
+                a, b, faces_a=self._faces(a.scene_id, profiles), faces_b=self._faces(b.scene_id, profiles), timeline=timeline,
+            )
             if not score.raised:
                 continue
             keeper = max((a, b), key=_quality)
@@ -123,6 +151,7 @@ class DuplicateScenesAnalyzer:
                 "phash": signals.get("phash", {}).get("distance"),
                 "duration": signals["duration"]["verdict"],
                 "faces": round(signals["faces"]["similarity"], 1) if "faces" in signals else None,
+                "timeline": round(signals["timeline"]["offset_s"], 1) if signals.get("timeline", {}).get("matched") else None,
                 "metadata": {k: v for k, v in signals["metadata"].items() if k != "points"},
             }
             findings.append(NewRecommendation(
@@ -139,6 +168,17 @@ class DuplicateScenesAnalyzer:
             touching="scene", present=sync.present,
             stats={"load_s": t_load, "phash_s": t_phash, "score_s": t_score, "phash_probes": float(pairs.probed if pairs else 0)},
         )
+
+    async def _timeline(self, a: IndexedScene, b: IndexedScene) -> TimelineMatch | None:
+        assert self.sprites is not None
+        ta, tb = await self.sprites.timeline(a.scene_id), await self.sprites.timeline(b.scene_id)
+        if ta is None or tb is None:
+            return None
+        # The longer scene is A: the shorter one is it with a piece cut.
+        if b.duration > a.duration:
+            ta, tb = tb, ta
+        step = abs(a.duration - b.duration) / 10 + 1.0
+        return align(ta, tb, max_shift=abs(a.duration - b.duration) + step)
 
     def _faces(self, scene_id: str, cache: dict[str, FaceProfile | None]) -> FaceProfile | None:
         if self.fingerprints is None:

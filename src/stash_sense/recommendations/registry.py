@@ -9,6 +9,7 @@ from stash_sense.recommendations.duplicate_files import DuplicateFilesAnalyzer
 from stash_sense.recommendations.duplicate_performers import DuplicatePerformersAnalyzer, FaceIdentity, StashPerformerSource
 from stash_sense.recommendations.duplicate_scenes import DuplicateScenesAnalyzer
 from stash_sense.recommendations.scene_sync import StashSceneSource
+from stash_sense.recommendations.sprite_match import StashSpriteSource
 from stash_sense.stash import StashClient
 from stash_sense.userdb import FingerprintStore, LibraryIndex, UserDB
 
@@ -36,4 +37,4 @@ def build_analyzer(
     index = LibraryIndex(user_db)
     if kind == "duplicate_files":
         return DuplicateFilesAnalyzer(index, StashSceneSource(client), preferred_paths)
-    return DuplicateScenesAnalyzer(index, StashSceneSource(client), FingerprintStore(user_db))
+    return DuplicateScenesAnalyzer(index, StashSceneSource(client), FingerprintStore(user_db), StashSpriteSource(client))

@@ -1,7 +1,8 @@
 """How sure we are that two scenes are the same, and how much each signal contributed.
 
-Two signals can raise a duplicate-scene recommendation: the same stash-box scene ID (certain)
-and the perceptual hash of the video (exact, near, far). Face fingerprints and metadata only
+Three signals can raise a duplicate-scene recommendation: the same stash-box scene ID (certain),
+the perceptual hash of the video (exact, near, far), and the timeline of Stash's sprite
+thumbnails lining up at an offset (a copy with a cut intro). Face fingerprints and metadata only
 move the confidence of a pair that one of those already found: no recommendation is ever
 raised from them alone, because "same performers, same studio" describes different scenes of
 a series far more often than it describes one scene twice.
@@ -13,10 +14,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from stash_sense.recommendations.sprite_match import TimelineMatch
 from stash_sense.userdb import IndexedScene
 
 #: Bump when the scoring or candidate rules change: the next run is then a full one.
-LOGIC_VERSION = 1
+LOGIC_VERSION = 2
 
 PHASH_EXACT = 0
 PHASH_NEAR = 4
@@ -26,6 +28,7 @@ RAISE_AT = 0.5
 # Points of the primary signals.
 STASH_ID_POINTS = 1.0
 PHASH_POINTS = {"exact": 0.75, "near": 0.65, "far": 0.45}
+TIMELINE_POINTS = 0.65
 # Corroboration: small on purpose, so it can tip a far phash match over the line or hold it
 # back, but never carry a pair on its own.
 DURATION_SAME_POINTS = 0.1
@@ -116,7 +119,8 @@ def _metadata(a: IndexedScene, b: IndexedScene) -> dict[str, Any]:
 
 
 def score_pair(
-    a: IndexedScene, b: IndexedScene, *, faces_a: FaceProfile | None = None, faces_b: FaceProfile | None = None
+    a: IndexedScene, b: IndexedScene, *, faces_a: FaceProfile | None = None, faces_b: FaceProfile | None = None,
+    timeline: TimelineMatch | None = None,
 ) -> PairScore:
     signals: dict[str, dict[str, Any]] = {}
     primary = 0.0
@@ -134,9 +138,17 @@ def score_pair(
             # A 64-bit hash of 25 frames can collide between a short clip and a long scene.
             phash_points *= DURATION_MISMATCH_FACTOR
         signals["phash"] = {"distance": best[0], "band": band, "files": [best[1], best[2]], "points": round(phash_points, 4)}
+    timeline_points = 0.0
+    if timeline is not None:
+        timeline_points = TIMELINE_POINTS if timeline.matched else 0.0
+        signals["timeline"] = {
+            "matched": timeline.matched, "offset_s": round(timeline.offset, 3), "median_bits": timeline.median_bits,
+            "close_share": round(timeline.close_share, 3), "points": timeline_points,
+        }
+    video_points = max(phash_points, timeline_points)
     signals["duration"] = {
         "verdict": verdict, "ratio": round(ratio, 4), "seconds": [round(a.duration, 2), round(b.duration, 2)],
-        "points": DURATION_SAME_POINTS if verdict == "same" and phash_points else 0.0,
+        "points": DURATION_SAME_POINTS if verdict == "same" and video_points else 0.0,
     }
     if faces_a is not None and faces_b is not None and faces_a.shares and faces_b.shares:
         sim = faces_a.similarity(faces_b)
@@ -145,10 +157,11 @@ def score_pair(
     signals["metadata"] = _metadata(a, b)
     if primary >= STASH_ID_POINTS:
         confidence = 1.0
-    elif phash_points > 0:
-        confidence = phash_points + sum(float(s.get("points", 0.0)) for k, s in signals.items() if k != "phash")
+    elif video_points > 0:
+        # The stronger video signal counts; the other corroborations add to it.
+        confidence = video_points + sum(float(s.get("points", 0.0)) for k, s in signals.items() if k not in ("phash", "timeline"))
     else:
         confidence = 0.0
     confidence = max(0.0, min(1.0, confidence))
-    raised = bool(shared_ids) or (phash_points > 0 and confidence >= RAISE_AT)
+    raised = bool(shared_ids) or (video_points > 0 and confidence >= RAISE_AT)
     return PairScore(confidence=round(confidence, 4), raised=raised, signals=signals)

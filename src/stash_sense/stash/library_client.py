@@ -134,3 +134,15 @@ async def scene_files(client: StashClient, scene_id: str | int, *, priority: Pri
     if scene is None:
         raise StashNotFoundError(f"scene {scene_id} not found in Stash at {client.url}", url=client.url, kind="scene", id=str(scene_id))
     return [VideoFile.model_validate(f) for f in scene.get("files") or []]
+
+
+async def scene_sprite_paths(
+    client: StashClient, scene_id: str | int, *, priority: Priority | int | str = Priority.LOW
+) -> tuple[str | None, str | None]:
+    """The URLs of a scene's sprite sheet and VTT index (None when Stash has not generated them)."""
+    data = await client.execute(docs.SCENE_SPRITE_PATHS, {"id": str(scene_id)}, priority=priority)
+    scene = data.get("findScene")
+    if scene is None:
+        raise StashNotFoundError(f"scene {scene_id} not found in Stash at {client.url}", url=client.url, kind="scene", id=str(scene_id))
+    paths = scene.get("paths") or {}
+    return paths.get("sprite") or None, paths.get("vtt") or None

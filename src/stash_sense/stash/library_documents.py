@@ -155,6 +155,22 @@ query SceneFiles($id: ID!) {
 """,
 )
 
+# Where Stash keeps a scene's generated sprite sheet and its VTT index (81 thumbnails).
+SCENE_SPRITE_PATHS = _stash(
+    "SceneSpritePaths",
+    """
+query SceneSpritePaths($id: ID!) {
+  findScene(id: $id) {
+    id
+    paths {
+      sprite
+      vtt
+    }
+  }
+}
+""",
+)
+
 
 def all_documents() -> dict[str, Document]:
     return {name: value for name, value in globals().items() if isinstance(value, Document)}
