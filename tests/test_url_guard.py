@@ -43,6 +43,8 @@ def test_private_addresses_are_refused_unless_allowed(tmp_path: Path) -> None:
                 r = c.post("/identify", json={"image_url": target})
                 assert r.status_code == 400 and r.json()["error"] == "url_not_allowed", (target, r.text)
                 assert "STASH_SENSE_ALLOW_PRIVATE_URLS" in r.json()["detail"]
+            nowhere = c.post("/identify", json={"image_url": "http://no-such-host.invalid/x.jpg"})
+            assert nowhere.status_code == 422 and nowhere.json()["error"] == "image_url_failed"
             scene = c.post("/identify/scene", json={"url": "http://169.254.169.254/v.mp4"})
             assert scene.status_code == 400 and scene.json()["error"] == "url_not_allowed"
             sprite = c.post("/identify/scene", json={"url": "http://93.184.216.34/v.mp4", "sprite_vtt": f"{local}/t.vtt"})

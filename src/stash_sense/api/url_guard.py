@@ -55,7 +55,8 @@ class UrlGuard:
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 80, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError, OSError):
-            raise unprocessable(f"{what} {redact_url(url)}: the host name does not resolve", error="image_url_failed") from None
+            error = "image_url_failed" if what == "image_url" else "url_failed"
+            raise unprocessable(f"{what} {redact_url(url)}: the host name does not resolve", error=error) from None
         addresses = {info[4][0] for info in infos}
         blocked = sorted(a for a in addresses if not is_public(a))
         if blocked:
