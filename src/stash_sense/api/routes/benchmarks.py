@@ -10,7 +10,7 @@ from pathlib import Path as FsPath
 
 import anyio
 from fastapi import APIRouter, Depends, Path
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from stash_sense.api.deps import Sidecar, get_sidecar
@@ -122,7 +122,7 @@ async def open_report(name: str = Path(pattern=NAME_PATTERN), sidecar: Sidecar =
 
 
 @router.get(
-    "/{name}/report.html", response_class=HTMLResponse, summary="A benchmark's HTML report",
+    "/{name}/report.html", response_class=Response, summary="A benchmark's HTML report",
     responses={200: {"content": {"text/html": {}}}, **error_responses(404)},
 )
 async def report_html(name: str = Path(pattern=NAME_PATTERN), sidecar: Sidecar = Depends(get_sidecar)) -> HTMLResponse:
