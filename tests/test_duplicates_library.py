@@ -140,3 +140,10 @@ def test_eval_duplicates_on_the_tiny_library(planted: Path) -> None:
     assert report.scene_recall_by_kind == {"reencode": 1.0, "stash_id": 1.0, "trimmed_intro": 1.0}
     assert report.scenes.recall == 1.0
     assert json.loads(report.model_dump_json())["scenes"]["planted"] == 4
+
+
+def test_file_count_filter_counts_every_file(planted: Path, stash: str) -> None:
+    truth = load_library(planted).duplicates
+    assert truth is not None
+    body = gql(stash, "{ findScenes(scene_filter: { file_count: { value: 1, modifier: GREATER_THAN } }) { scenes { id } } }")
+    assert [s["id"] for s in body["data"]["findScenes"]["scenes"]] == truth.files

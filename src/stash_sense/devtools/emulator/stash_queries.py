@@ -66,7 +66,8 @@ class _SceneRow:
     """A scene with everything its filters and sorts need."""
 
     record: SceneRecord
-    file: SceneFile
+    file: SceneFile  # the primary file
+    file_count: int = 1
 
     @property
     def id(self) -> int:
@@ -82,7 +83,7 @@ _SCENE_CRITERIA: dict[str, Callable[[_SceneRow, Any], bool]] = {
     "oshash": lambda r, v: c.string_matches(r.file.info.oshash, v, "oshash"),
     "checksum": lambda r, v: c.string_matches(r.file.info.md5, v, "checksum"),
     "path": lambda r, v: c.string_matches(str(r.file.info.path), v, "path"),
-    "file_count": lambda r, v: c.number_matches(1, v, "file_count"),
+    "file_count": lambda r, v: c.number_matches(r.file_count, v, "file_count"),
     "organized": lambda r, v: r.record.organized == v,
     "resolution": lambda r, v: c.resolution_matches(r.file.info.width, r.file.info.height, v),
     "framerate": lambda r, v: c.number_matches(int(r.file.info.frame_rate), v, "framerate"),
@@ -279,7 +280,10 @@ def _find_scenes(
 ) -> dict[str, Any]:
     ctx = context_of(info)
     find_filter = filter or {}
-    rows = [_SceneRow(record, ctx.catalog.files[record.id]) for record in ctx.catalog.store.scenes()]
+    assigned = ctx.catalog.file_state.assignments()
+    rows = [
+        _SceneRow(record, ctx.catalog.files[record.id], len(assigned.get(record.id, ()))) for record in ctx.catalog.store.scenes()
+    ]
     rows = _restrict(_restrict(rows, ids, "scene"), scene_ids, "scene")
     if scene_filter:
         rows = [row for row in rows if _matches(row, scene_filter, _SCENE_CRITERIA, "scene_filter")]
