@@ -75,6 +75,7 @@ def test_image_panels_names_and_phone_layout(stack: DashboardStack) -> None:
         info = api.get("/database/info").json()
     assert result["faceDB"]["version"] == info["db_version"] and result["faceDB"]["faces"] == str(info["faces"])
     assert result["faceDB"]["bars"] == len(info["face_count_buckets"])
+    assert result["faceDBReload"].startswith(f"Reloaded: {info['db_version']} → {info['db_version']}")
     assert result["benchmarkSummary"].startswith("Benchmark summary")
     assert result["benchmarkHeading"] == "Benchmark of the test library"
     assert "reachable" in result["connection"] and "unreachable" not in result["connection"]

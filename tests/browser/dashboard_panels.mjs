@@ -26,6 +26,9 @@ run(async (browser) => {
   await page.locator("#db-version").waitFor();
   out.faceDB = { version: await page.locator("#db-version").innerText(), faces: await page.locator("#db-faces").innerText(),
     bars: await page.locator("#db-buckets .bar").count() };
+  await page.getByRole("button", { name: "Reload face DB" }).click();
+  await page.locator("#db-state", { hasText: /^Reloaded/ }).waitFor({ timeout: 60000 });
+  out.faceDBReload = await page.locator("#db-state").innerText();
 
   await page.getByRole("tab", { name: "Benchmarks" }).click();
   await page.locator("#bench-list button").first().click();
