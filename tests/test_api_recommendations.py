@@ -155,3 +155,43 @@ def test_fixes_need_the_sidecar_api_key(planted: Path, tmp_path: Path) -> None:
             assert refused.status_code == 403 and refused.json()["error"] == "api_key_required"
             closed = c.post(f"/recommendations/{rec['id']}/resolve", json={"action": "mark_resolved", "note": "done by hand"})
             assert closed.status_code == 200 and closed.json()["recommendation"]["status"] == "resolved"
+
+
+class _SlowAnalyzer:
+    """An analyzer that takes its time, so the job can be watched, refused twice and stopped."""
+
+    type = "duplicate_scenes"
+    logic_version = 99
+    object_kind = "scene"
+
+    async def analyze(self, *, since, control):  # noqa: ANN001, ANN201
+        import asyncio
+
+        for step in range(200):
+            control.check()
+            control.report(step / 200, f"step {step}")
+            await asyncio.sleep(0.05)
+        raise AssertionError("the run was not stopped")
+
+
+def test_a_running_analysis_reports_progress_refuses_a_second_and_stops(planted: Path, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import stash_sense.api.analysis_jobs as jobs_module
+
+    monkeypatch.setattr(jobs_module, "build_analyzer", lambda *a, **k: _SlowAnalyzer())
+    with running_emulator(planted) as stash_url:
+        with running_sidecar(sidecar_settings(tmp_path / "data", None, stash_url=stash_url)) as (url, _), client(url) as c:
+            assert c.post("/recommendations/analysis", json={"type": "scenes"}).status_code == 202
+            deadline = time.monotonic() + 30
+            while (status := c.get("/recommendations/analysis").json())["progress"] in (None, 0.0):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            assert status["running"] and status["type"] == "duplicate_scenes" and status["current"]["status"] == "running"
+            second = c.post("/recommendations/analysis", json={"type": "files"})
+            assert second.status_code == 409 and second.json()["error"] == "analysis_running"
+            assert c.post("/recommendations/analysis/stop").json()["stopping"] is True
+            while c.get("/recommendations/analysis").json()["running"]:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            run = c.get("/recommendations/analysis/runs", params={"type": "duplicate_scenes"}).json()[0]
+            assert run["status"] == "stopped" and run["error"] == "stopped on request"
