@@ -65,12 +65,13 @@ def test_image_panels_names_and_phone_layout(stack: DashboardStack) -> None:
     report.mkdir(parents=True)
     (report / "summary.txt").write_text("Benchmark summary\nscenes: 3\nprecision 1.000 recall 1.000\n")
     (report / "report.html").write_text("<!doctype html><title>r</title><h1>Benchmark of the test library</h1>")
-    photo = stack.assets.heldout_photo(4)
-    result = run_node_script("dashboard_panels", stack.browser_env(IMAGE_PATH=str(photo)))
+    photo, dropped = stack.assets.heldout_photo(4), stack.assets.heldout_photo(1)
+    result = run_node_script("dashboard_panels", stack.browser_env(IMAGE_PATH=str(photo), DROP_IMAGE_PATH=str(dropped)))
     _no_errors(result)
 
     assert result["imageFaces"] and result["imageFaces"][0]["best"] == IDENTITIES[3], result["imageFaces"]
     assert result["imageBoxes"] == len(result["imageFaces"]) and "identified" in result["imageState"]
+    assert result["droppedBest"] == IDENTITIES[0] and "identified" in result["droppedState"]
     with stack.sidecar() as api:
         info = api.get("/database/info").json()
     assert result["faceDB"]["version"] == info["db_version"] and result["faceDB"]["faces"] == str(info["faces"])

@@ -1,6 +1,7 @@
 // Identify an uploaded image; visit every panel at 1280x800 and 390x844 (accessible names,
 // no horizontal scrolling, screenshots); open a benchmark report; test the connection.
 import { DESKTOP, PHONE, horizontalOverflow, openDashboard, run, screenshot, unnamedControls, watchErrors } from "./lib.mjs";
+import { readFileSync } from "node:fs";
 
 const PANELS = ["scene", "image", "fingerprints", "facedb", "benchmarks", "settings"];
 
@@ -21,6 +22,19 @@ run(async (browser) => {
   })));
   out.imageBoxes = await page.locator("#image-boxes .facebox").count();
   await screenshot(page, "dashboard-image-1280x800");
+
+  // A dropped file is identified straight away, as the drop zone promises.
+  const dropped = readFileSync(process.env.DROP_IMAGE_PATH).toString("base64");
+  const transfer = await page.evaluateHandle((data) => {
+    const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+    const dt = new DataTransfer();
+    dt.items.add(new File([bytes], "dropped.jpg", { type: "image/jpeg" }));
+    return dt;
+  }, dropped);
+  await page.locator("#drop-zone").dispatchEvent("drop", { dataTransfer: transfer });
+  await page.locator('#image-result[data-file="dropped.jpg"]').waitFor({ timeout: 120000 });
+  out.droppedState = await page.locator("#image-state").innerText();
+  out.droppedBest = await page.locator("#image-faces > li .best strong").first().innerText();
 
   await page.getByRole("tab", { name: "Face DB" }).click();
   await page.locator("#db-version").waitFor();

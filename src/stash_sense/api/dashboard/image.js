@@ -70,4 +70,5 @@ function show(result) {
           h("span", { class: "reason", text: c.rejected_because ? ` rejected: ${c.rejected_because}` : "" }))))) : null);
   }));
   $("image-result").hidden = false;
+  $("image-result").dataset.file = file.name;
 }
