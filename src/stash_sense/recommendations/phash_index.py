@@ -107,6 +107,7 @@ def near_pairs(hashes: np.ndarray, max_distance: int, queries: np.ndarray | None
     keys_out: list[np.ndarray] = []
     probed = 0
     hq = h[q]
+    self_join = queries is None
     shift = 0
     for width, radius in zip(CHUNK_WIDTHS, chunk_radii(max_distance), strict=True):
         chunk = ((h >> np.uint64(shift)) & np.uint64((1 << width) - 1)).astype(np.int64)
@@ -123,6 +124,10 @@ def near_pairs(hashes: np.ndarray, max_distance: int, queries: np.ndarray | None
         for mask in _flip_masks(radius, width):
             probe = q_chunk ^ int(mask)
             lo, cnt = starts[probe], counts[probe]
+            if self_join and mask:
+                # A pair whose chunks differ by this mask is met from both ends: keep the end
+                # with the smaller chunk value, halving the work of a full pass.
+                cnt = np.where(probe > q_chunk, cnt, 0)
             # Walk the buckets level by level (nearly all hold 0 or 1 entries), so no
             # per-candidate index arrays are built.
             live = np.flatnonzero(cnt)
