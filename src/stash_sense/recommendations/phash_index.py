@@ -6,8 +6,8 @@ and 1 bits for r = 10). So for every chunk we bucket all hashes by that chunk's 
 each query, probe the buckets of the query's chunk with every flip within the budget (428
 probes for r = 10). Bucketing is a counting sort, probing is array gathers (numpy), and only the
 probed candidates have their full distance computed. The probes grow linearly with the number
-of hashes; random candidates grow with its square but at 1/65536 of all pairs per probe, about
-330 per hash at 50,000 hashes.
+of hashes; random candidates grow with its square but at 1/65536 of all pairs per probe: about
+170 per hash at 50,000 random hashes in a full pass, where each pair is met from one end only.
 """
 
 from __future__ import annotations
