@@ -201,3 +201,54 @@ def test_db_decides_the_model(installed_models: Path, facedata: Path, tmp_path: 
     code, out, err = _cli("identify", "image", str(probe), "--db", str(tmp_path / "db"))
     assert code == 1 and "stash-sense models install edgeface-xs --accept-licence" in " ".join(err.split())
     shutil.rmtree(models)
+
+
+def test_demo_uses_the_best_model_it_can_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stash_sense.devtools.demo import choose_embedder
+
+    env = os.environ.get("STASH_SENSE_MODEL_SOURCE")
+    source = Path(env) if env else shared_dir() / "models"
+    if not (source / CATALOG["edgeface-xs"].file).is_file():
+        pytest.skip(f"EdgeFace model files not found in {source} (set STASH_SENSE_MODEL_SOURCE)")
+    monkeypatch.setenv("STASH_SENSE_MODELS_DIR", str(tmp_path / "user-models"))  # restored afterwards
+    # A URL source is never fetched from: the demo falls back to dlib.
+    monkeypatch.setenv("STASH_SENSE_MODEL_SOURCE", "http://127.0.0.1:9/models")
+    assert choose_embedder(tmp_path / "demo1") == "dlib-resnet-v1"
+    assert not (tmp_path / "demo1" / "models").exists()
+    # A local folder holding the model: installed into the demo's own output, not the user's folder.
+    monkeypatch.setenv("STASH_SENSE_MODEL_SOURCE", str(source))
+    assert choose_embedder(tmp_path / "demo2") == "edgeface-xs"
+    assert (tmp_path / "demo2" / "models" / CATALOG["edgeface-xs"].file).is_file()
+    assert not (tmp_path / "user-models").exists()
+
+
+def test_sidecar_runs_the_embedder_its_face_db_names(
+    installed_models: Path, facedata: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sidecar, configured for dlib, serves an EdgeFace DB with EdgeFace, hot-swaps to a
+    dlib DB of the same photos, and refuses (503, install command) a DB whose model is gone."""
+    from api_helpers import client, running_sidecar, sidecar_settings
+    from stash_sense.facedb.build import build_from_folder
+
+    gallery = link_gallery(facedata / "celeb17", tmp_path / "gallery", GALLERY)
+    build_from_folder(gallery, tmp_path / "db-edgeface", progress=False, embedder="edgeface-xs")
+    build_from_folder(gallery, tmp_path / "db-dlib", progress=False, embedder="dlib-resnet-v1")
+    monkeypatch.setenv("STASH_SENSE_EMBEDDER", "dlib-resnet-v1")
+    photo = sorted((facedata / "celeb17" / "Megan Fox").iterdir())[-1].read_bytes()
+    settings = sidecar_settings(tmp_path / "data", tmp_path / "db-edgeface")
+    with running_sidecar(settings) as (url, _app), client(url) as c:
+        response = c.post("/identify", files={"file": ("p.jpg", photo, "image/jpeg")})
+        assert response.status_code == 200, response.text
+        assert [m["name"] for f in response.json()["faces"] for m in f["matches"]] == ["Megan Fox"]
+        assert c.get("/capabilities").json()["models"]["embedder"] == "edgeface-xs"
+        swapped = c.post("/database/reload", json={"confirm": True, "path": str(tmp_path / "db-dlib")})
+        assert swapped.status_code == 200, swapped.text
+        response = c.post("/identify", files={"file": ("p.jpg", photo, "image/jpeg")})
+        assert [m["name"] for f in response.json()["faces"] for m in f["matches"]] == ["Megan Fox"]
+        assert c.get("/capabilities").json()["models"]["embedder"] == "dlib-resnet-v1"
+    monkeypatch.setenv("STASH_SENSE_MODELS_DIR", str(tmp_path / "empty-models"))
+    settings = sidecar_settings(tmp_path / "data2", tmp_path / "db-edgeface")
+    with running_sidecar(settings) as (url, _app), client(url) as c:
+        refused = c.post("/identify", files={"file": ("p.jpg", photo, "image/jpeg")})
+        assert refused.status_code == 503
+        assert "stash-sense models install edgeface-xs --accept-licence" in refused.text

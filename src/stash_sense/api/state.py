@@ -47,6 +47,9 @@ def shared_pipeline(embedder: str | None = None) -> FacePipeline:
     with _pipeline_lock:
         if name not in _pipelines:
             _pipelines[name] = FacePipeline(embedder=checked_embedder(name, "the face DB"))
+        else:
+            # Checked on every open (a stat), so a DB is never served with a model since removed.
+            checked_embedder(name, "the face DB")
         return _pipelines[name]
 
 
