@@ -52,6 +52,9 @@ class DlibResNetEmbedder(FaceEmbedder):
         self.preprocessing = "dlib-5pt-chip150-pad0.25-rgb"
         self.name = self.model_name
 
+    def check_available(self) -> None:
+        dlib_model_file("dlib_face_recognition_resnet_model_v1.dat")
+
     def _load(self) -> Any:
         import dlib
 

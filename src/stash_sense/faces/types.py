@@ -44,8 +44,8 @@ class Face:
     landmarks: np.ndarray  # 5 x 2 dlib landmarks in image pixels
     quality: float  # in [0, 1]: size, sharpness and pose combined
     quality_parts: dict[str, float] = field(default_factory=dict)
-    embedding: np.ndarray | None = None  # L2-normalised float32 vector
-    crop: np.ndarray | None = None  # aligned RGB face chip (uint8)
+    embedding: np.ndarray | None = None  # the embedder's float32 vector (see FaceEmbedder.vector_norm)
+    crop: np.ndarray | None = None  # aligned RGB face chip (uint8) of the size the embedder takes
 
 
 @dataclass(slots=True)
