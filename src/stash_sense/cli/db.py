@@ -316,13 +316,19 @@ def rebuild(
     for url in stashes:
         from stash_sense.facedb.build_stash import build_from_stash
         from stash_sense.facedb.sources.stash_scenes import EnrichParams
+        from stash_sense.stash.redaction import Redactor
 
-        with _user_errors(as_json), quiet_stdout:
-            reports.append(build_from_stash(
-                url, out, api_key=api_key, stashbox_endpoint=boxes[0] if boxes else None, stashbox_api_key=stashbox_api_key,
-                enrich_from_scenes=scenes, enrich=EnrichParams(), max_faces_per_performer=max_faces_per_performer,
-                progress=progress, embedder=chosen,
-            ).model_dump(mode="json"))
+        try:
+            with quiet_stdout:
+                reports.append(build_from_stash(
+                    url, out, api_key=api_key, stashbox_endpoint=boxes[0] if boxes else None, stashbox_api_key=stashbox_api_key,
+                    enrich_from_scenes=scenes, enrich=EnrichParams(), max_faces_per_performer=max_faces_per_performer,
+                    progress=progress, embedder=chosen,
+                ).model_dump(mode="json"))
+        except Exception as exc:  # noqa: BLE001 - Stash, the DB, detectors: report without a traceback, keys scrubbed
+            logging.getLogger(__name__).debug("rebuild from Stash failed", exc_info=True)
+            message = Redactor([api_key, stashbox_api_key])(f"rebuilding from {url} failed: {type(exc).__name__}: {exc}")
+            _fail(message + " (re-running resumes where it stopped)", as_json, error_type=type(exc).__name__)
     if as_json:
         _print_json({"ok": True, "source_db": str(db), "out": str(out), "embedder": chosen, "builds": reports})
         return
