@@ -8,9 +8,9 @@ the ids before and after.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from stash_sense.api.analysis_jobs import AnalysisJobs
@@ -21,6 +21,9 @@ from stash_sense.recommendations import ANALYZER_TYPES
 from stash_sense.recommendations.actions import ACTIONS_BY_TYPE, ActionRefused, apply_fix
 from stash_sense.stash import StashError
 from stash_sense.userdb import ActionRecord, AnalysisRun, Recommendation, RecommendationStore
+
+# SQLite integers are 64-bit: a larger id can name nothing, and must be a 422, not an overflow.
+RecId = Annotated[int, Path(ge=1, le=2**63 - 1, description="recommendation id")]
 
 router = APIRouter(prefix="/recommendations", tags=["recommendations"], responses=error_responses(*COMMON_ERRORS))
 
@@ -155,13 +158,13 @@ async def runs(
 
 @router.get("/{rec_id}", response_model=RecommendationDetail, summary="One recommendation with its evidence",
             responses=error_responses(404))
-async def detail(rec_id: int, sidecar: Sidecar = Depends(get_sidecar)) -> RecommendationDetail:
+async def detail(rec_id: RecId, sidecar: Sidecar = Depends(get_sidecar)) -> RecommendationDetail:
     return _detail(_store(sidecar), rec_id)
 
 
 @router.post("/{rec_id}/dismiss", response_model=RecommendationDetail, summary="Dismiss a recommendation",
              responses=error_responses(404))
-async def dismiss(rec_id: int, body: DismissRequest, sidecar: Sidecar = Depends(get_sidecar)) -> RecommendationDetail:
+async def dismiss(rec_id: RecId, body: DismissRequest, sidecar: Sidecar = Depends(get_sidecar)) -> RecommendationDetail:
     """A soft dismissal holds until the evidence changes; ``permanent`` and ``not_duplicate``
     hold for ever (the pair is remembered even if the recommendation row is re-created)."""
     store = _store(sidecar)
@@ -172,7 +175,7 @@ async def dismiss(rec_id: int, body: DismissRequest, sidecar: Sidecar = Depends(
 
 @router.post("/{rec_id}/undismiss", response_model=RecommendationDetail, summary="Take back a dismissal",
              responses=error_responses(404))
-async def undismiss(rec_id: int, sidecar: Sidecar = Depends(get_sidecar)) -> RecommendationDetail:
+async def undismiss(rec_id: RecId, sidecar: Sidecar = Depends(get_sidecar)) -> RecommendationDetail:
     store = _store(sidecar)
     if store.undismiss(rec_id) is None:
         raise not_found(f"no recommendation {rec_id}")
@@ -182,7 +185,7 @@ async def undismiss(rec_id: int, sidecar: Sidecar = Depends(get_sidecar)) -> Rec
 @router.post("/{rec_id}/resolve", response_model=ResolveResponse, summary="Fix or close a recommendation",
              responses={**error_responses(404, 409, 502, 503),
                         403: {"model": ErrorBody, "description": "The sidecar has no API key: actions that change Stash are off"}})
-async def resolve(rec_id: int, body: ResolveRequest, sidecar: Sidecar = Depends(get_sidecar)) -> ResolveResponse:
+async def resolve(rec_id: RecId, body: ResolveRequest, sidecar: Sidecar = Depends(get_sidecar)) -> ResolveResponse:
     """``fix`` changes Stash: merge the performers into the keeper, delete the scene's other
     files (never the last one), or merge the scenes into the keeper. It needs the sidecar's API
     key to be set and ``confirm: true``; it is recorded with the ids before and after."""
