@@ -4,6 +4,7 @@ import { initScenes } from "./scenes.js";
 import { initImage } from "./image.js";
 import { initFingerprints } from "./fingerprints.js";
 import { initFaceDB } from "./facedb.js";
+import { initRecommendations } from "./recommendations.js";
 import { initBenchmarks } from "./benchmarks.js";
 import { initConnection } from "./connection.js";
 
@@ -35,7 +36,7 @@ setKeyPrompt(askForKey);
 
 const panels = {
   scene: initScenes(), image: initImage(), fingerprints: initFingerprints(),
-  facedb: initFaceDB(), benchmarks: initBenchmarks(), settings: initConnection(refreshStatus),
+  recommendations: initRecommendations(), facedb: initFaceDB(), benchmarks: initBenchmarks(), settings: initConnection(refreshStatus),
 };
 
 function show(name) {
