@@ -219,6 +219,77 @@ def start_fingerprints(sidecar: Sidecar, args: dict[str, Any], settings: dict[st
     return sidecar.call("POST", "/recommendations/fingerprints/generate", {"refresh_outdated": refresh})
 
 
+# -- recommendations: the review on the plugin page goes through these --------------------------
+
+REC_TYPES = ("duplicate_performers", "duplicate_files", "duplicate_scenes")
+REC_STATUSES = ("open", "dismissed", "resolved", "obsolete")
+ANALYSIS_TYPES = ("performers", "files", "scenes")
+DISMISS_KINDS = ("soft", "permanent", "not_duplicate")
+
+
+def _rec_id(args: dict[str, Any]) -> str:
+    value = str(args.get("id") or "").strip()
+    if not value.isdigit() or int(value) < 1:
+        raise PluginError(f"id must be a recommendation id (a positive whole number), got {args.get('id')!r}")
+    return value
+
+
+def _choice(args: dict[str, Any], name: str, allowed: tuple[str, ...], default: str | None = None) -> str | None:
+    value = args.get(name)
+    if value in (None, ""):
+        return default
+    if value not in allowed:
+        raise PluginError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return str(value)
+
+
+def recommendations_list(sidecar: Sidecar, args: dict[str, Any], _settings: dict[str, Any]) -> Any:
+    params: dict[str, Any] = {"status": _choice(args, "status", REC_STATUSES, "open")}
+    rec_type = _choice(args, "type", REC_TYPES)
+    if rec_type:
+        params["type"] = rec_type
+    min_confidence = _number(args.get("min_confidence"), "minimum confidence")
+    if min_confidence is not None:
+        params["min_confidence"] = min_confidence
+    for name, default, most in (("page", 1, 100_000), ("per_page", 20, 200)):
+        raw = args.get(name, default)
+        try:
+            number = int(raw)
+        except (TypeError, ValueError):
+            raise PluginError(f"{name} must be a whole number, got {raw!r}") from None
+        if not 1 <= number <= most:
+            raise PluginError(f"{name} must be between 1 and {most}, got {number}")
+        params[name] = number
+    return sidecar.call("GET", "/recommendations?" + urllib.parse.urlencode(params))
+
+
+def recommendation_dismiss(sidecar: Sidecar, args: dict[str, Any], _settings: dict[str, Any]) -> Any:
+    kind = _choice(args, "kind", DISMISS_KINDS, "soft")
+    return sidecar.call("POST", f"/recommendations/{_rec_id(args)}/dismiss", {"kind": kind})
+
+
+def recommendation_resolve(sidecar: Sidecar, args: dict[str, Any], _settings: dict[str, Any]) -> Any:
+    """Fix in Stash (merge / delete files): the page asks the user first and sends confirm."""
+    action = _choice(args, "action", ("fix", "mark_resolved"), "fix")
+    body: dict[str, Any] = {"action": action, "confirm": _flag(args.get("confirm"))}
+    if args.get("keeper") not in (None, ""):
+        body["keeper"] = str(args["keeper"])
+    if args.get("file_ids") not in (None, ""):
+        if not isinstance(args["file_ids"], list):
+            raise PluginError("file_ids must be a list of Stash file ids")
+        body["file_ids"] = [str(f) for f in args["file_ids"]]
+    rec_id = _rec_id(args)
+    log("i", f"recommendation {rec_id}: {action}" + (f", keeping {body['keeper']}" if "keeper" in body else ""))
+    return sidecar.call("POST", f"/recommendations/{rec_id}/resolve", body, timeout=SCENE_TIMEOUT_S)
+
+
+def analysis_start(sidecar: Sidecar, args: dict[str, Any], _settings: dict[str, Any]) -> Any:
+    analysis = _choice(args, "type", ANALYSIS_TYPES)
+    if analysis is None:
+        raise PluginError(f"type must be one of {', '.join(ANALYSIS_TYPES)}")
+    return sidecar.call("POST", "/recommendations/analysis", {"type": analysis, "full": _flag(args.get("full"))})
+
+
 OPERATIONS = {
     "health": lambda sidecar, _args, _settings: sidecar.call("GET", "/health"),
     "database_info": lambda sidecar, _args, _settings: sidecar.call("GET", "/database/info"),
@@ -227,6 +298,15 @@ OPERATIONS = {
     "fingerprints_start": start_fingerprints,
     "fingerprints_stop": lambda sidecar, _args, _settings: sidecar.call("POST", "/recommendations/fingerprints/stop"),
     "generate_fingerprints": generate_fingerprints,
+    "recommendations_counts": lambda sidecar, _args, _settings: sidecar.call("GET", "/recommendations/counts"),
+    "recommendations_list": recommendations_list,
+    "recommendation_detail": lambda sidecar, args, _settings: sidecar.call("GET", f"/recommendations/{_rec_id(args)}"),
+    "recommendation_dismiss": recommendation_dismiss,
+    "recommendation_undismiss": lambda sidecar, args, _settings: sidecar.call("POST", f"/recommendations/{_rec_id(args)}/undismiss"),
+    "recommendation_resolve": recommendation_resolve,
+    "analysis_start": analysis_start,
+    "analysis_status": lambda sidecar, _args, _settings: sidecar.call("GET", "/recommendations/analysis"),
+    "analysis_stop": lambda sidecar, _args, _settings: sidecar.call("POST", "/recommendations/analysis/stop"),
 }
 
 
