@@ -14,6 +14,7 @@ import pytest
 
 from browser_helpers import ARTIFACTS, SIDECAR_KEY, STASH_KEY, require_browser, run_node_script, sidecar_process
 from duplicates_helpers import planted_library
+from plugin_helpers import PLUGIN_DIR, PLUGIN_ID, gql_data
 
 from stash_sense.devtools.samplelib import load_library
 
@@ -49,6 +50,31 @@ def stack(tmp_path_factory: pytest.TempPathFactory, facedata: Path) -> Iterator[
             "STASH_SENSE_DB_WATCH_INTERVAL": "0", "STASH_SENSE_LOG_LEVEL": "WARNING",
         }
         with sidecar_process(env, name="recommendations-sidecar") as sidecar_url:
+            yield Stack(library, stash_url, sidecar_url)
+
+
+@pytest.fixture(scope="module")
+def plugin_stack(tmp_path_factory: pytest.TempPathFactory, facedata: Path) -> Iterator[Stack]:
+    """The same library in another emulator with ``plugin/`` installed and configured for its
+    own sidecar process: the plugin page reaches the sidecar only through the plugin backend."""
+    require_browser()
+    from stash_sense.devtools.emulator import create_app, run_in_thread
+
+    library = planted_library(tmp_path_factory, facedata)
+    root = tmp_path_factory.mktemp("recommendations-plugin")
+    plugins = root / "plugins"
+    plugins.mkdir()
+    (plugins / PLUGIN_ID).symlink_to(PLUGIN_DIR, target_is_directory=True)
+    app = create_app(library, api_key=STASH_KEY, state_db=root / "stash-state.db", plugins_dir=plugins)
+    with run_in_thread(app) as stash_url:
+        env = {
+            "STASH_URL": stash_url, "STASH_API_KEY": STASH_KEY, "STASH_SENSE_API_KEY": SIDECAR_KEY,
+            "STASH_SENSE_DATA_DIR": str(root / "sidecar-data"), "STASH_SENSE_FACE_DB": str(root / "no-face-db"),
+            "STASH_SENSE_DB_WATCH_INTERVAL": "0", "STASH_SENSE_LOG_LEVEL": "WARNING",
+        }
+        with sidecar_process(env, name="recommendations-plugin-sidecar") as sidecar_url:
+            gql_data(stash_url, 'mutation($input: Map!) { configurePlugin(plugin_id: "stash-sense", input: $input) }',
+                     {"input": {"sidecarUrl": sidecar_url, "sidecarApiKey": SIDECAR_KEY}}, key=STASH_KEY)
             yield Stack(library, stash_url, sidecar_url)
 
 
@@ -144,3 +170,37 @@ def test_review_merge_dismiss_and_bulk_fix(stack: Stack) -> None:
         assert check["overflow"]["scrollWidth"] <= check["overflow"]["clientWidth"], (where, check["overflow"])
     for shot in ("list-1280x800", "review-1280x800", "review-390x844", "list-390x844"):
         assert (ARTIFACTS / f"dashboard-recommendations-{shot}.png").stat().st_size > 10_000
+
+
+def test_plugin_page_review_merge_and_dismiss(plugin_stack: Stack) -> None:
+    stack = plugin_stack
+    truth = load_library(stack.library).duplicates
+    assert truth is not None
+    merge = next(p for p in truth.scenes if p.kind == "reencode")
+    dismissed = next(p for p in truth.scenes if p.kind == "stash_id")
+    result = run_node_script("plugin_recommendations", {
+        "STASH_URL": stack.stash_url, "STASH_KEY": STASH_KEY,
+        "MERGE_TARGET": _target(merge.a, merge.b), "KEEPER": merge.a, "DISMISS_TARGET": _target(dismissed.a, dismissed.b),
+    })
+    assert result["errors"] == [], result["errors"]
+    assert result["firstRun"].startswith("Last analysis (scenes): completed, 4 raised")
+    assert set(result["listed"]) == {_target(p.a, p.b) for p in truth.scenes}
+    before = result["before"]
+    assert before["status"] == "open" and any(line.startswith("phash: ") for line in before["evidence"])
+    assert "Resolution ≠" in before["differing"] and "Performers" not in " ".join(before["differing"])
+    assert f"into scene {merge.a}" in result["confirmText"] and "This changes Stash." in result["confirmText"]
+    assert result["after"]["status"] == "resolved"
+    # In Stash: the other scene is gone, its file now on the keeper.
+    assert stack.gql("query($id: ID!) { findScene(id: $id) { id } }", {"id": merge.b})["findScene"] is None
+    kept = stack.gql("query($id: ID!) { findScene(id: $id) { files { id } } }", {"id": merge.a})["findScene"]
+    assert len(kept["files"]) == 2
+    # "Not a duplicate" holds through a full re-run, on the page and in the sidecar.
+    assert "completed" in result["secondRun"] and "1 kept dismissed" in result["secondRun"]
+    assert _target(dismissed.a, dismissed.b) not in result["openAfterRerun"]
+    assert result["dismissedAfterRerun"] == [_target(dismissed.a, dismissed.b)]
+    with stack.sidecar() as api:
+        items = api.get("/recommendations", params={"type": "duplicate_scenes", "status": "dismissed"}).json()["items"]
+    assert [(r["target"], r["dismissal"]) for r in items] == [(_target(dismissed.a, dismissed.b), "not_duplicate")]
+    for where, check in result["checks"].items():
+        assert check["names"]["checked"] > 0 and check["names"]["unnamed"] == [], (where, check["names"])
+        assert check["overflow"]["scrollWidth"] <= check["overflow"]["clientWidth"], (where, check["overflow"])
