@@ -37,7 +37,8 @@ async function serveHarness(context) {
 const card = (page) => page.locator("section[aria-labelledby=stash-sense-recs]");
 
 async function runAnalysis(page, { full = false } = {}) {
-  const previous = await card(page).locator(".stash-sense-analysis").getAttribute("data-run").catch(() => null);
+  const line = card(page).locator(".stash-sense-analysis");
+  const previous = (await line.count()) ? await line.getAttribute("data-run") : null;  // none before the first run
   await page.getByLabel("Analysis", { exact: true }).selectOption("scenes");
   await page.getByLabel("Full re-run").setChecked(full);
   await page.getByRole("button", { name: "Run analysis" }).click();

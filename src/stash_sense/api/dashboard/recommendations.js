@@ -128,6 +128,8 @@ async function loadList() {
   try {
     const data = await get(`/recommendations?${query}`);
     if (seq !== listSeq) return;  // a later request (other filters or page) owns the list now
+    // Dismissing or fixing the last items of the last page: show the page before it instead.
+    if (!data.items.length && state.page > 1 && data.total > 0) { state.page = Math.ceil(data.total / PER_PAGE); loadList(); return; }
     state.items = data.items;
     state.total = data.total;
     state.selected = new Set([...state.selected].filter((id) => data.items.some((item) => item.id === id)));
