@@ -87,12 +87,15 @@ def test_review_merge_dismiss_and_bulk_fix(stack: Stack) -> None:
     assert truth is not None
     merge = next(p for p in truth.scenes if p.kind == "reencode")
     dismissed = next(p for p in truth.scenes if p.kind == "stash_id")
+    same_id = next(p for p in truth.performers if p.kind == "stash_id")
+    performer_target = "performers:" + ",".join(sorted(same_id.ids, key=int))
     scenes_before = stack.gql("{ findScenes { count } }")["findScenes"]["count"]
     assert stack.gql("query($id: ID!) { findScene(id: $id) { id } }", {"id": merge.b})["findScene"] is not None
 
     result = run_node_script("dashboard_recommendations", {
         "BASE_URL": stack.sidecar_url, "SIDECAR_KEY": SIDECAR_KEY,
         "MERGE_TARGET": _target(merge.a, merge.b), "KEEPER": merge.a, "DISMISS_TARGET": _target(dismissed.a, dismissed.b),
+        "PERFORMER_TARGET": performer_target,
     })
     assert result["errors"] == [], result["errors"]
     assert result["initialState"] == "No analysis has run yet."
@@ -103,6 +106,12 @@ def test_review_merge_dismiss_and_bulk_fix(stack: Stack) -> None:
     assert {_target(p.a, p.b) for p in truth.scenes} <= targets
     assert not {_target(p.a, p.b) for p in truth.lookalikes} & targets
     assert result["countsAfterRun"]["duplicate_scenes"]["open"] == len(targets) == 4
+    assert result["pageText"] == "Page 1 of 1 (4 recommendations)"
+    # The minimum-confidence filter: only the pairs at 90% or more.
+    assert result["confident"] and all(int(item["confidence"].rstrip("%")) >= 90 for item in result["confident"])
+    assert {item["target"] for item in result["confident"]} == {
+        item["target"] for item in result["listed"] if int(item["confidence"].rstrip("%")) >= 90}
+    assert len(result["confident"]) < len(result["listed"])
 
     # The review: evidence shares, both scenes side by side, the differing fields marked.
     before = result["mergeBefore"]
@@ -162,6 +171,16 @@ def test_review_merge_dismiss_and_bulk_fix(stack: Stack) -> None:
     for sid in with_two:
         files = stack.gql("query($id: ID!) { findScene(id: $id) { files { id } } }", {"id": sid})["findScene"]["files"]
         assert len(files) == 1, (sid, files)
+
+    # The performer pair sharing a stash ID: both side by side, the suggested keeper preselected.
+    review = result["performerReview"]
+    assert sorted(review["columns"], key=int) == sorted(same_id.ids, key=int)
+    with stack.sidecar() as api:
+        suggested = api.get(f"/recommendations/{review['id']}").json()["evidence"]["keeper"]
+    assert review["keeper"] == suggested and any("same stash-box ID" in line for line in review["evidenceList"])
+    names = next(r for r in review["rows"] if r["field"] == "Name")
+    assert names["differs"] and len(set(names["values"])) == 2
+    assert "Merge performers…" in review["buttons"]
 
     # Every control named, no horizontal scrolling at 1280x800 and 390x844.
     assert set(result["checks"]) == {"list@1280x800", "detail@1280x800", "detail@390x844", "confirm@1280x800", "list@390x844"}

@@ -5,6 +5,7 @@
 import { DESKTOP, PHONE, horizontalOverflow, openDashboard, run, screenshot, unnamedControls, watchErrors } from "./lib.mjs";
 
 const MERGE = process.env.MERGE_TARGET, KEEPER = process.env.KEEPER, DISMISS = process.env.DISMISS_TARGET;
+const PERFORMERS = process.env.PERFORMER_TARGET;
 
 const listed = (page) => page.locator("#rec-list > li.rec-item").evaluateAll((items) => items.map((li) => ({
   id: li.dataset.id, target: li.dataset.target, type: li.dataset.type,
@@ -45,8 +46,10 @@ async function openItem(page, target) {
 }
 
 const detail = (page) => page.evaluate(() => ({
+  id: document.querySelector("#rec-view").dataset.id,
   title: document.querySelector("#rec-title").textContent,
   status: document.querySelector("#rec-view").dataset.status,
+  evidenceList: [...document.querySelectorAll("#rec-evidence .ev-list li")].map((li) => li.textContent),
   evidence: [...document.querySelectorAll("#rec-evidence .bar.ev")].map((bar) => ({
     signal: bar.dataset.signal, share: bar.querySelector(".bar-value").textContent, detail: bar.querySelector(".ev-detail").textContent })),
   columns: [...document.querySelectorAll("#rec-compare thead th[data-id]")].map((th) => th.dataset.id),
@@ -71,6 +74,12 @@ run(async (browser) => {
   out.countsAfterRun = await counts(page);
   await filter(page, { type: "duplicate_scenes" });
   out.listed = await listed(page);
+  out.pageText = await page.locator("#rec-page").innerText();
+  await page.getByLabel("Minimum confidence (%)").fill("90");
+  await filter(page, { type: "duplicate_scenes" });
+  out.confident = await listed(page);
+  await page.getByLabel("Minimum confidence (%)").fill("");
+  await filter(page, { type: "duplicate_scenes" });
   out.checks["list@1280x800"] = { names: await unnamedControls(page), overflow: await horizontalOverflow(page) };
   await screenshot(page, "dashboard-recommendations-list-1280x800");
 
@@ -125,6 +134,14 @@ run(async (browser) => {
   await page.getByRole("button", { name: /^Yes, fix/ }).click();
   await page.locator("#rec-bulk-state", { hasText: /^Fixed/ }).waitFor({ timeout: 60000 });
   out.bulkState = await page.locator("#rec-bulk-state").innerText();
+
+  // 5. A performer pair: the review renders it and preselects the suggested keeper.
+  await runAnalysis(page, "performers");
+  await filter(page, { type: "duplicate_performers", status: "open" });
+  await openItem(page, PERFORMERS);
+  out.performerReview = await detail(page);
+  await page.getByRole("button", { name: "Back to the list" }).click();
+  await page.locator("#rec-browse").waitFor();
 
   await filter(page, { type: "", status: "open" });
   await page.setViewportSize(PHONE);
