@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
@@ -139,7 +140,6 @@ def stash_scene_performers(stash_url: str, scene_id: str) -> list[str]:
 def emulator_process(library: Path, state_db: Path) -> Iterator[str]:
     """``stash-sense emulator serve`` in a child process (the key travels in the environment)."""
     import os
-    import subprocess
     import sys
     import time
 
@@ -165,12 +165,17 @@ def emulator_process(library: Path, state_db: Path) -> Iterator[str]:
             time.sleep(0.2)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """Ends a server child process: politely first, then for good after 20 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def sidecar_env(data_dir: Path, face_db: Path, stash_url: str | None, **extra: str) -> dict[str, str]:

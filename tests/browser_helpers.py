@@ -36,6 +36,7 @@ from typing import Any
 import httpx
 import pytest
 
+from api_helpers import stop_process
 from emulator_helpers import IDENTITIES, make_library, performer_stash_id
 
 REPO = Path(__file__).resolve().parent.parent
@@ -249,12 +250,7 @@ def sidecar_process(env: dict[str, str], *, name: str = "sidecar", startup_timeo
                 time.sleep(0.2)
             yield url
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
 
 
 @contextlib.contextmanager
