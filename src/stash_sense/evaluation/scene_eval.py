@@ -132,7 +132,8 @@ def evaluate_scenes(library, engine: SceneEngine, params: SceneParams, *, scene_
         baseline=precision_recall(base), baseline_by_tier={t: precision_recall(base_tier[t]) for t in TIERS if base_tier[t]},
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         rss_first_mb=ok_rows[0].rss_mb if ok_rows else 0.0, rss_last_mb=ok_rows[-1].rss_mb if ok_rows else 0.0,
-        params=params.model_dump(), face_db_version=db.version, rows=rows,
+        # The parameters as the engine applied them (an unset max_distance becomes the embedder's).
+        params=params.for_embedder(engine.recognizer.pipeline.embedder.model_name).model_dump(), face_db_version=db.version, rows=rows,
     )
 
 

@@ -211,7 +211,7 @@ class SceneEngine:
         """The cheap half of :meth:`identify`: cluster the analysed faces into persons, match
         them and apply the filters. ``params``' sampling and face-filter fields are not applied
         again (they shaped ``scene`` already)."""
-        p = params or SceneParams()
+        p = (params or SceneParams()).for_embedder(self.recognizer.pipeline.embedder.model_name)
         timings = defaultdict(float, scene.timings)
         start = time.perf_counter()
         faces, vecs = scene.faces, scene.vecs

@@ -8,6 +8,18 @@ from pydantic import BaseModel, Field, model_validator
 
 MatchingMode = Literal["frequency", "cluster", "hybrid"]
 
+# The distance ceiling a scene uses when the caller leaves ``max_distance`` unset, per embedder
+# (others keep the field's 0.6, dlib's same-person tolerance). EdgeFace distances run on another
+# scale: a performer's own faces in a scene match within ~0.47, while faces that are occluded or
+# cut off gather around a few "hub" strangers of the gallery at 0.47-0.53 with a confident score
+# (the single-photo calibration sees a clear margin to the next performer). Fitted on a tuning
+# scene library only: 40 scenes (seed 7) rendered from lfw/tuning, the 144 identities with 6
+# photos as performers (3 in the gallery, 3 shown), the other tuning identities split into 1,902
+# gallery distractors and 1,902 unknown people; DB of 2,046 performers. Sweeping the ceiling with
+# the default parameters, 0.47-0.49 keeps every performer (recall 1.000, 144 of 144) and removes
+# the most false positives (9 -> 4, precision 0.941 -> 0.973); 0.48 is that range's middle.
+SCENE_MAX_DISTANCE: dict[str, float] = {"edgeface-xs": 0.48}
+
 
 class SceneParams(BaseModel):
     """Per-call parameters; the API, CLI, config and benchmark all build this one model."""
@@ -22,7 +34,10 @@ class SceneParams(BaseModel):
     min_face_confidence: float = Field(0.5, ge=0.0, le=1.0, description="Detector score a face needs.")
     min_face_quality: float = Field(0.15, ge=0.0, le=1.0, description="Quality (size, sharpness, pose) a face needs.")
     cluster_threshold: float = Field(0.5, gt=0.0, le=2.0, description="Average-linkage distance that joins faces into one person.")
-    max_distance: float = Field(0.6, gt=0.0, le=2.0, description="Hard ceiling on a performer's distance.")
+    max_distance: float = Field(
+        0.6, gt=0.0, le=2.0,
+        description="Hard ceiling on a performer's distance (left unset: the embedder's scene ceiling, see SCENE_MAX_DISTANCE).",
+    )
     top_k: int = Field(5, ge=1, le=50)
     min_appearances: int = Field(2, ge=1, description="Faces a performer must match.")
     min_unique_frames: int = Field(2, ge=1, description="Distinct frames those faces must come from.")
@@ -37,6 +52,15 @@ class SceneParams(BaseModel):
     tagged_performers: list[str] = Field(default_factory=list, description="Identities already tagged on the scene.")
     cap_by_clusters: bool = Field(True, description="Report no more performers than person clusters.")
     thumbnails: bool = Field(True, description="Include a JPEG face crop per person.")
+
+    def for_embedder(self, model_name: str) -> SceneParams:
+        """These parameters with the embedder's scene ceiling when ``max_distance`` was not set."""
+        if "max_distance" in self.model_fields_set or model_name not in SCENE_MAX_DISTANCE:
+            return self
+        resolved = self.model_copy(update={"max_distance": SCENE_MAX_DISTANCE[model_name]})
+        # Still "unset" as far as the caller is concerned, so resolving again is harmless.
+        resolved.model_fields_set.discard("max_distance")
+        return resolved
 
     @model_validator(mode="after")
     def _offsets(self) -> SceneParams:
