@@ -186,7 +186,7 @@ def scenes(
     scene_ids: str | None = typer.Option(None, "--scenes", help="Only these scene ids, e.g. 1,2,3."),
     num_frames: int | None = typer.Option(None, help="Frames per scene (default 60)."),
     matching_mode: str | None = typer.Option(None, help="frequency, cluster or hybrid."),
-    max_distance: float | None = typer.Option(None, help="Hard distance ceiling."),
+    max_distance: float | None = typer.Option(None, help="Hard distance ceiling (default 0.6; 0.48 with edgeface-xs)."),
     min_confidence: float | None = typer.Option(None, help="Score a performer needs."),
     param: list[str] = typer.Option([], "--param", help="Any engine parameter as KEY=VALUE; repeatable."),
     params_file: Path | None = typer.Option(None, help="JSON file of parameters."),

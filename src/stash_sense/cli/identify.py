@@ -89,7 +89,7 @@ def scene(
     apply: bool = typer.Option(False, "--apply", help="With --stash: add the identified performers to the scene in Stash."),
     num_frames: int | None = typer.Option(None, help="Frames to sample (default 60)."),
     matching_mode: str | None = typer.Option(None, help="frequency, cluster or hybrid (default hybrid)."),
-    max_distance: float | None = typer.Option(None, help="Hard distance ceiling (default 0.6)."),
+    max_distance: float | None = typer.Option(None, help="Hard distance ceiling (default 0.6; 0.48 with edgeface-xs)."),
     min_confidence: float | None = typer.Option(None, help="Score a performer needs (default: calibrated)."),
     param: list[str] = typer.Option([], "--param", help="Any engine parameter as KEY=VALUE; repeatable."),
     params_file: Path | None = typer.Option(None, help="JSON file of parameters (e.g. recommended_config.json)."),
