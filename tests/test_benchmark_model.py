@@ -107,6 +107,17 @@ def test_params_label_and_engine_params() -> None:
         BenchmarkParams(start_offset_pct=0.9, end_offset_pct=0.5)
 
 
+def test_baseline_follows_the_embedders_scene_defaults() -> None:
+    from stash_sense.benchmark.runner import engine_baseline
+    from stash_sense.scenes.params import SCENE_MAX_DISTANCE
+
+    # A face DB's embedder decides the engine's distance ceiling, and the baseline round with it.
+    for embedder, ceiling in SCENE_MAX_DISTANCE.items():
+        assert engine_baseline(embedder).max_distance == ceiling == SceneParams().for_embedder(embedder).max_distance
+        assert engine_baseline(embedder).changed_from(BenchmarkParams()) == {"max_distance": ceiling}
+    assert engine_baseline("dlib-resnet-v1") == BenchmarkParams()
+
+
 # -- sampling -------------------------------------------------------------------------------------
 
 

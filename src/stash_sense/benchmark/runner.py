@@ -131,7 +131,7 @@ def run_benchmark(
             executor = InProcessExecutor(SceneEngine(recognizer), bridge, coverage)  # type: ignore[arg-type]
         if state is None:
             try:
-                state = _new_state(options, bridge, coverage, db_dir, db.version)
+                state = _new_state(options, bridge, coverage, db_dir, db.version, db.manifest.embedding.model)
             except BaseException:
                 executor.close()
                 raise
@@ -171,7 +171,17 @@ def _check_rounds(start_round: int, max_rounds: int) -> None:
         raise BenchmarkError(f"--start-round must be between 1 and --max-rounds ({max_rounds}), got {start_round}")
 
 
-def _new_state(options: BenchmarkOptions, bridge: StashBridge, coverage: FaceDBCoverage, db_dir: Path, version: str) -> BenchmarkState:
+def engine_baseline(embedder: str) -> BenchmarkParams:
+    """The engine's own defaults for a face DB of ``embedder``, including the scene distance
+    ceiling fitted for that embedder (the sidecar applies the same)."""
+    from ..scenes.params import SceneParams
+
+    return BenchmarkParams(max_distance=SceneParams().for_embedder(embedder).max_distance)
+
+
+def _new_state(
+    options: BenchmarkOptions, bridge: StashBridge, coverage: FaceDBCoverage, db_dir: Path, version: str, embedder: str
+) -> BenchmarkState:
     given = options.resolved()
     max_rounds = int(given.get("max_rounds", MAX_ROUNDS))  # type: ignore[arg-type]
     start_round = options.start_round or 1
@@ -189,7 +199,7 @@ def _new_state(options: BenchmarkOptions, bridge: StashBridge, coverage: FaceDBC
         min_short_side=int(given.get("min_short_side", 480)),  # type: ignore[arg-type]
         scene_ids=options.scene_ids,
         sidecar_url=options.sidecar_url,
-        baseline=options.params or BenchmarkParams(),
+        baseline=options.params or engine_baseline(embedder),
     )
     if config.sample_size < 1:
         raise BenchmarkError(f"the sample size must be at least 1 (got {config.sample_size})")
