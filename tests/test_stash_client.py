@@ -205,6 +205,11 @@ async def test_every_request_and_retry_takes_a_limiter_slot(stash: FakeStash) ->
 
 async def test_default_limiter_is_the_shared_stash_limiter(stash: FakeStash, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STASH_RATE_LIMIT", "4")
+    # A fresh registry: an earlier test's server may have had the same loopback port, and with it
+    # the same limiter key at another rate.
+    from stash_sense.stash import ratelimit
+
+    monkeypatch.setattr(ratelimit, "registry", ratelimit.LimiterRegistry())
     a = StashClient(stash.url, stash.api_key)
     b = StashClient(stash.url + "/graphql", None)
     try:
