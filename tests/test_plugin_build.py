@@ -62,7 +62,7 @@ def test_build_writes_zip_and_index(tmp_path: Path) -> None:
     with zipfile.ZipFile(zip_path) as archive:
         names = set(archive.namelist())
         # Files at the root: Stash unpacks them into <plugins>/<id>/.
-        assert {"stash-sense.yml", "stash_sense_backend.py", "stash-sense.js", "stash-sense.css"} <= names
+        assert {"stash-sense.yml", "stash_sense_backend.py", "stash-sense.js", "stash-sense-recommendations.js", "stash-sense.css"} <= names
         assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
         packed = yaml.safe_load(archive.read("stash-sense.yml"))
     jsonschema.validate(packed, _schema())

@@ -2,37 +2,10 @@
 // emulator, whose runPluginOperation runs the plugin backend against a real sidecar): run the
 // duplicate-scene analysis, review and merge a pair, mark another "not a duplicate", re-run in
 // full and see it stay dismissed.
-import fs from "node:fs";
-import path from "node:path";
 import { DESKTOP, PHONE, horizontalOverflow, run, screenshot, unnamedControls, watchErrors } from "./lib.mjs";
+import { ORIGIN, serveHarness } from "./plugin_host.mjs";
 
-const ORIGIN = "http://stash.test";
 const { STASH_URL, STASH_KEY, MERGE_TARGET, KEEPER, DISMISS_TARGET } = process.env;
-const REPO = process.cwd();
-const FILES = {
-  "/harness/react.js": "node_modules/react/umd/react.production.min.js",
-  "/harness/react-dom.js": "node_modules/react-dom/umd/react-dom.production.min.js",
-  "/harness/plugin_harness.js": "tests/browser/plugin_harness.js",
-  "/harness/harness.css": "tests/browser/plugin_harness.css",
-  "/plugin/stash-sense/javascript": "plugin/stash-sense.js",
-  "/plugin/stash-sense/css": "plugin/stash-sense.css",
-};
-const TYPES = { ".js": "text/javascript", ".css": "text/css", ".html": "text/html" };
-
-async function serveHarness(context) {
-  await context.route(`${ORIGIN}/**`, async (route) => {
-    const url = new URL(route.request().url());
-    if (url.pathname === "/graphql") {
-      const response = await route.fetch({
-        url: `${STASH_URL}/graphql`, headers: { "Content-Type": "application/json", ApiKey: STASH_KEY }, timeout: 300000,
-      });
-      await route.fulfill({ response });
-      return;
-    }
-    const file = FILES[url.pathname] || "tests/browser/plugin_harness.html";
-    await route.fulfill({ status: 200, contentType: TYPES[path.extname(file)], body: fs.readFileSync(path.join(REPO, file)) });
-  });
-}
 
 const card = (page) => page.locator("section[aria-labelledby=stash-sense-recs]");
 
@@ -65,7 +38,7 @@ const review = (page) => page.locator(".stash-sense-review").evaluate((el) => ({
 
 run(async (browser) => {
   const context = await browser.newContext({ viewport: DESKTOP });
-  await serveHarness(context);
+  await serveHarness(context, { stashUrl: STASH_URL, stashKey: STASH_KEY });
   const page = await context.newPage();
   const errors = watchErrors(page);
   const out = { checks: {} };

@@ -3,47 +3,11 @@
 // run the fingerprint task from the Stash Sense page. The harness is served on a made-up
 // origin; its /graphql is routed to the Stash emulator with Stash's key, as Stash's own UI
 // reaches Stash, so the plugin's backend runs through the emulator's runPluginOperation.
-import fs from "node:fs";
-import path from "node:path";
 import { DESKTOP, PHONE, horizontalOverflow, run, screenshot, unnamedControls, watchErrors } from "./lib.mjs";
+import { ORIGIN, serveHarness } from "./plugin_host.mjs";
 
-const ORIGIN = "http://stash.test";
 const STASH_URL = process.env.STASH_URL;
 const STASH_KEY = process.env.STASH_KEY;
-const REPO = process.cwd();
-const FILES = {
-  "/harness/react.js": "node_modules/react/umd/react.production.min.js",
-  "/harness/react-dom.js": "node_modules/react-dom/umd/react-dom.production.min.js",
-  "/harness/plugin_harness.js": "tests/browser/plugin_harness.js",
-  "/harness/harness.css": "tests/browser/plugin_harness.css",
-  // Where Stash serves a UI plugin's files.
-  "/plugin/stash-sense/javascript": "plugin/stash-sense.js",
-  "/plugin/stash-sense/css": "plugin/stash-sense.css",
-};
-const TYPES = { ".js": "text/javascript", ".css": "text/css", ".html": "text/html" };
-
-async function serveHarness(context) {
-  const graphqlCalls = [];
-  await context.route(`${ORIGIN}/**`, async (route) => {
-    const url = new URL(route.request().url());
-    if (url.pathname === "/graphql") {
-      graphqlCalls.push(JSON.parse(route.request().postData() || "{}").query || "");
-      const response = await route.fetch({
-        url: `${STASH_URL}/graphql`,
-        // Stash's UI authenticates with its session; the emulator takes Stash's key instead.
-        headers: { "Content-Type": "application/json", ApiKey: STASH_KEY },
-        timeout: 300000,
-      });
-      await route.fulfill({ response });
-      return;
-    }
-    const file = FILES[url.pathname] || "tests/browser/plugin_harness.html"; // every other path is the app
-    await route.fulfill({
-      status: 200, contentType: TYPES[path.extname(file)], body: fs.readFileSync(path.join(REPO, file)),
-    });
-  });
-  return graphqlCalls;
-}
 
 async function rows(page) {
   return page.locator("li.stash-sense-row").evaluateAll((items) => items.map((li) => ({
@@ -76,7 +40,7 @@ async function checks(page) {
 run(async (browser) => {
   const out = { checks: {} };
   const context = await browser.newContext({ viewport: DESKTOP });
-  out.graphqlCalls = await serveHarness(context);
+  out.graphqlCalls = await serveHarness(context, { stashUrl: STASH_URL, stashKey: STASH_KEY });
   const page = await context.newPage();
   out.errors = watchErrors(page);
 
@@ -115,7 +79,7 @@ run(async (browser) => {
 
   // A phone: scene 2's performer is on stash-box but not in Stash: create it from there.
   const phone = await browser.newContext({ viewport: PHONE });
-  await serveHarness(phone);
+  await serveHarness(phone, { stashUrl: STASH_URL, stashKey: STASH_KEY });
   const small = await phone.newPage();
   const smallErrors = watchErrors(small);
   await identify(small, "2");
