@@ -168,14 +168,75 @@ def emulator_process(library: Path, state_db: Path) -> Iterator[str]:
         stop_process(proc)
 
 
+@contextlib.contextmanager
+def app_process(kind: str, library: Path, *, name: str, startup_timeout: float = 60.0, **kwargs: Any) -> Iterator[str]:
+    """An emulator app (``kind`` "stash" or "stashbox", ``kwargs`` for its factory) served by
+    ``tests/app_child.py`` in a child process; yields its base URL and stops it on exit. Its
+    output goes to ``test-artifacts/<name>.log``."""
+    import json
+    import os
+    import sys
+    import time
+
+    from stash_sense.benchmark.api_load import free_port
+
+    port = free_port()
+    spec = {"kind": kind, "port": port, "library": str(library), "kwargs": {k: (str(v) if isinstance(v, Path) else v) for k, v in kwargs.items()}}
+    artifacts = Path(__file__).resolve().parent.parent / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    log = artifacts / f"{name}.log"
+    with log.open("w") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve().parent / "app_child.py")],
+            env={**os.environ, "STASH_SENSE_TEST_APP": json.dumps(spec)}, stdout=log_file, stderr=subprocess.STDOUT,
+            start_new_session=True,  # stop_process ends the plugin backends it starts too
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + startup_timeout
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the {kind} emulator exited early (exit {proc.returncode}); see {log}")
+                try:
+                    httpx.get(f"{url}/graphql", timeout=2)
+                    break  # any answer: it is serving
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the {kind} emulator did not start within {startup_timeout:.0f} s; see {log}")
+                time.sleep(0.2)
+            yield url
+        finally:
+            stop_process(proc)
+
+
 def stop_process(proc: subprocess.Popen) -> None:
-    """Ends a server child process: politely first, then for good after 20 s."""
-    proc.terminate()
+    """Ends a server child process: politely first, then for good after 20 s. When it leads a
+    process group (``start_new_session``), the whole group: nothing it started outlives the test."""
+    import os
+    import signal
+
+    try:
+        leader = os.getpgid(proc.pid) == proc.pid
+    except OSError:
+        leader = False
+
+    def send(sig: int) -> None:
+        with contextlib.suppress(OSError):
+            if leader:
+                os.killpg(proc.pid, sig)  # a group outlives its reaped leader, and its id is not reused
+            else:
+                os.kill(proc.pid, sig)
+
+    if proc.poll() is None:
+        send(signal.SIGTERM)
     try:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        send(signal.SIGKILL)
+        proc.wait(timeout=20)
+    if leader:
+        send(signal.SIGKILL)
 
 
 def sidecar_env(data_dir: Path, face_db: Path, stash_url: str | None, **extra: str) -> dict[str, str]:

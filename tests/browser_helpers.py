@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api_helpers import stop_process
+from api_helpers import app_process, stop_process
 from emulator_helpers import IDENTITIES, make_library, performer_stash_id
 
 REPO = Path(__file__).resolve().parent.parent
@@ -90,13 +90,15 @@ def run_node_script(name: str, env: dict[str, str], *, timeout: float = 240.0) -
     chromium = require_browser()
     ARTIFACTS.mkdir(exist_ok=True)
     full_env = {**os.environ, "CHROMIUM_PATH": chromium, "ARTIFACTS_DIR": str(ARTIFACTS), **env}
+    # The deadline is kept from outside the browser run: coreutils' timeout ends node and the
+    # Chromium it started (its whole process group), and pytest's own timeout is a second line.
+    command = ["timeout", "--kill-after=10", f"{timeout:.0f}", "node", str(BROWSER_SCRIPTS / f"{name}.mjs")]
     try:
-        proc = subprocess.run(
-            ["node", str(BROWSER_SCRIPTS / f"{name}.mjs")], cwd=REPO, env=full_env, capture_output=True, text=True,
-            timeout=timeout,
-        )
+        proc = subprocess.run(command, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout + 30)
     except subprocess.TimeoutExpired as exc:
         raise AssertionError(f"{name}.mjs did not finish within {timeout:.0f} s; stderr: {(exc.stderr or '')[-2000:]}") from None
+    if proc.returncode in (124, 137):  # timeout's own exit codes: the run was ended for time
+        raise AssertionError(f"{name}.mjs did not finish within {timeout:.0f} s and was ended; stderr:\n{proc.stderr[-3000:]}")
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
     result: dict[str, Any] | None = None
     if lines:
@@ -170,19 +172,19 @@ def dashboard_assets(tmp_path_factory: pytest.TempPathFactory, facedata: Path) -
     with _lock:
         if "assets" in _cache:
             return _cache["assets"]
-        from stash_sense.devtools.emulator import create_app, create_stashbox_app, run_in_thread
         from stash_sense.facedb.build_stash import build_from_stash
 
         root = tmp_path_factory.mktemp("dashboard-assets")
         library = make_library(root / "library", facedata)
         stash_library = _stash_library(library, root / "stash-library")
-        box = run_in_thread(create_stashbox_app(library, api_key=BOX_KEY))
+        # Servers run in child processes, never in the pytest process (see app_child.py).
+        box = app_process("stashbox", library, name="stashbox", api_key=BOX_KEY)
         box_url = box.__enter__()  # the whole session shares it
         atexit.register(box.__exit__, None, None, None)
         _cache["box"] = box
         endpoint = f"{box_url}/graphql"
         face_db = root / "facedb"
-        with run_in_thread(create_app(stash_library, api_key=STASH_KEY, stash_boxes=stash_boxes(endpoint))) as seed_url:
+        with app_process("stash", stash_library, name="seed-stash", api_key=STASH_KEY, stash_boxes=stash_boxes(endpoint)) as seed_url:
             asyncio.run(_populate(seed_url, library, endpoint, performer_ids=list(range(1, len(IDENTITIES) + 1))))
             build_from_stash(seed_url, face_db, api_key=STASH_KEY, stashbox_endpoint=endpoint, stashbox_api_key=BOX_KEY, progress=False, workers=1)
         _cache["assets"] = DashboardAssets(library, stash_library, face_db, box_url)
@@ -256,11 +258,11 @@ def sidecar_process(env: dict[str, str], *, name: str = "sidecar", startup_timeo
 @contextlib.contextmanager
 def dashboard_stack(assets: DashboardAssets, tmp_path: Path, **env: str) -> Iterator[DashboardStack]:
     """A fresh Stash emulator and a sidecar process (its own data dir) for one test."""
-    from stash_sense.devtools.emulator import create_app, run_in_thread
-
     present = [pid for pid in range(1, len(IDENTITIES) + 1) if pid != MISSING_FROM_STASH]
-    app = create_app(assets.stash_library, api_key=STASH_KEY, stash_boxes=stash_boxes(assets.box_endpoint), state_db=tmp_path / "stash-state.db")
-    with run_in_thread(app) as stash_url:
+    with app_process(
+        "stash", assets.stash_library, name="dashboard-stash", api_key=STASH_KEY, stash_boxes=stash_boxes(assets.box_endpoint),
+        state_db=tmp_path / "stash-state.db",
+    ) as stash_url:
         ids = asyncio.run(_populate(stash_url, assets.library, assets.box_endpoint, performer_ids=present))
         data_dir = tmp_path / "sidecar-data"
         sidecar_env = {

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import faulthandler
+import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 import pytest
 
@@ -18,6 +22,48 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip_slow)
+
+
+# How long past its own pytest-timeout deadline a test may run before the whole run is ended.
+HARD_DEADLINE_GRACE_S = float(os.environ.get("STASH_SENSE_TEST_DEADLINE_GRACE", "120"))
+_console: list[TextIO] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The run's own stderr, taken with pytest's capture suspended: the watchdog's stacks must
+    # reach the console (or CI's log), not a capture file that is never read.
+    capman = config.pluginmanager.getplugin("capturemanager")
+    if capman is not None:
+        capman.suspend_global_capture(in_=False)
+    try:
+        _console.append(os.fdopen(os.dup(2), "w"))
+    finally:
+        if capman is not None:
+            capman.resume_global_capture()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """The last line of defence against a frozen run. pytest-timeout raises in the test when its
+    deadline passes, but only if Python code can still run: a thread blocked in C with the GIL
+    held freezes every Python-level timer. faulthandler's watchdog is a C thread that needs no
+    GIL: if a test (setup, call and teardown) outlives its deadline by two minutes, it prints
+    every thread's stack and ends the run with exit code 1, so CI fails at once instead of
+    hanging until it is killed. Servers and browsers run in child processes with their own
+    deadlines, so in a healthy run this never fires."""
+    marker = item.get_closest_marker("timeout")
+    seconds = marker.args[0] if marker is not None and marker.args else item.config.getini("timeout")
+    try:
+        deadline = float(seconds or 0)
+    except (TypeError, ValueError):
+        deadline = 0.0
+    if deadline > 0 and _console:
+        faulthandler.dump_traceback_later(deadline + HARD_DEADLINE_GRACE_S, exit=True, file=_console[0])
+    try:
+        yield
+    finally:
+        if deadline > 0 and _console:
+            faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.fixture(scope="session", autouse=True)

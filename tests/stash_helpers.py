@@ -91,7 +91,7 @@ class LoopbackServer:
         self._sock = sock
         port = sock.getsockname()[1]
         # log_config=None: leave the test process's logging alone, so caplog sees uvicorn too.
-        config = uvicorn.Config(self.app, log_config=None, log_level=None, lifespan="off", ws="none")
+        config = uvicorn.Config(self.app, log_config=None, log_level=None, lifespan="off", ws="none", loop="asyncio")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
         self._thread.start()

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from api_helpers import app_process
 from browser_helpers import ARTIFACTS, SIDECAR_KEY, STASH_KEY, require_browser, run_node_script, sidecar_process
 from duplicates_helpers import planted_library
 from plugin_helpers import PLUGIN_DIR, PLUGIN_ID, gql_data
@@ -39,11 +40,9 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, facedata: Path) -> Iterator[Stack]:
     require_browser()  # skip before rendering anything
-    from stash_sense.devtools.emulator import create_app, run_in_thread
-
     library = planted_library(tmp_path_factory, facedata)
     root = tmp_path_factory.mktemp("recommendations-stack")
-    with run_in_thread(create_app(library, api_key=STASH_KEY, state_db=root / "stash-state.db")) as stash_url:
+    with app_process("stash", library, name="recommendations-stash", api_key=STASH_KEY, state_db=root / "stash-state.db") as stash_url:
         env = {
             "STASH_URL": stash_url, "STASH_API_KEY": STASH_KEY, "STASH_SENSE_API_KEY": SIDECAR_KEY,
             "STASH_SENSE_DATA_DIR": str(root / "sidecar-data"), "STASH_SENSE_FACE_DB": str(root / "no-face-db"),
@@ -58,15 +57,14 @@ def plugin_stack(tmp_path_factory: pytest.TempPathFactory, facedata: Path) -> It
     """The same library in another emulator with ``plugin/`` installed and configured for its
     own sidecar process: the plugin page reaches the sidecar only through the plugin backend."""
     require_browser()
-    from stash_sense.devtools.emulator import create_app, run_in_thread
-
     library = planted_library(tmp_path_factory, facedata)
     root = tmp_path_factory.mktemp("recommendations-plugin")
     plugins = root / "plugins"
     plugins.mkdir()
     (plugins / PLUGIN_ID).symlink_to(PLUGIN_DIR, target_is_directory=True)
-    app = create_app(library, api_key=STASH_KEY, state_db=root / "stash-state.db", plugins_dir=plugins)
-    with run_in_thread(app) as stash_url:
+    with app_process(
+        "stash", library, name="recommendations-plugin-stash", api_key=STASH_KEY, state_db=root / "stash-state.db", plugins_dir=plugins,
+    ) as stash_url:
         env = {
             "STASH_URL": stash_url, "STASH_API_KEY": STASH_KEY, "STASH_SENSE_API_KEY": SIDECAR_KEY,
             "STASH_SENSE_DATA_DIR": str(root / "sidecar-data"), "STASH_SENSE_FACE_DB": str(root / "no-face-db"),

@@ -59,4 +59,8 @@ def serve(
     if settings.api_key is None and settings.host not in ("127.0.0.1", "localhost", "::1"):
         err_console.print("[yellow]warning:[/] listening beyond this machine without STASH_SENSE_API_KEY")
     # Access logs are off: query strings could carry secrets and the API logs what matters itself.
-    uvicorn.run(application, host=settings.host, port=settings.port, log_level=log_level, access_log=False, ws="none")
+    # The plain asyncio loop: uvloop's subprocess spawn forks a threaded process and runs Python
+    # code in the child (a deadlock seen in the emulator); the sidecar keeps to the safe loop too.
+    uvicorn.run(
+        application, host=settings.host, port=settings.port, log_level=log_level, access_log=False, ws="none", loop="asyncio",
+    )

@@ -16,12 +16,16 @@ import contextlib
 import itertools
 import json
 import logging
+import os
 import shutil
+import signal
+import subprocess
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -156,7 +160,7 @@ class PluginJob:
     end_time: str | None = None
     error: str | None = None
     run: PluginRun = field(default_factory=PluginRun)
-    process: asyncio.subprocess.Process | None = None
+    process: subprocess.Popen[bytes] | None = None
     task: asyncio.Task[None] | None = None
 
     def as_graphql(self) -> dict[str, Any]:
@@ -170,8 +174,9 @@ class PluginJob:
 class PluginHost:
     """The emulator's plugin cache and job queue."""
 
-    def __init__(self, plugins_dir: Path, *, config_dir: Path, session_cookie: str):
+    def __init__(self, plugins_dir: Path, *, config_dir: Path, session_cookie: str, run_timeout: float = 3600.0):
         self.plugins = load_plugins(plugins_dir)
+        self.run_timeout = run_timeout  # no backend run outlives this (Stash has no limit; tests need one)
         self.config_dir = Path(config_dir)
         self.session_cookie = session_cookie
         self.jobs: dict[int, PluginJob] = {}
@@ -208,21 +213,24 @@ class PluginHost:
         stdin = json.dumps(self.plugin_input(plugin, base_url, arguments)).encode()
         command = plugin.command(task)
         run = job.run if job is not None else PluginRun()
+        # The backend runs through Python's own subprocess machinery in a worker thread, never
+        # through the event loop's spawn: uvloop's spawn forks and runs Python code (its after-fork
+        # handler, object finalizers) in a child of a threaded process, which can deadlock there
+        # before exec while libuv blocks the caller, GIL held, freezing the whole process.
+        # _posixsubprocess runs no Python code between fork and exec.
         try:
-            process = await asyncio.create_subprocess_exec(
-                *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            process = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
             )
         except OSError as exc:
             raise GraphQLError(f"error running plugin: {exc}") from None
         if job is not None:
             job.process = process
-        assert process.stdin is not None and process.stdout is not None and process.stderr is not None
-        process.stdin.write(stdin)
-        with contextlib.suppress(ConnectionError):
-            await process.stdin.drain()
-        process.stdin.close()
-        stdout, _ = await asyncio.gather(process.stdout.read(), self._read_stderr(plugin, process.stderr, run, job))
-        returncode = await process.wait()
+        try:
+            stdout, returncode = await asyncio.to_thread(self._communicate, plugin, process, stdin, run, job)
+        except asyncio.CancelledError:
+            _kill(process)
+            raise
         text = stdout.decode("utf-8", errors="replace")
         try:
             decoded = json.loads(text)
@@ -231,12 +239,42 @@ class PluginHost:
             run.output, run.error = decoded.get("output"), decoded.get("error")
         except ValueError:
             run.output = text  # Stash passes undecodable output through as a string
-        if returncode != 0 and run.error is None:
+        if returncode is None:
+            run.error = f"the plugin did not finish within {self.run_timeout:.0f} s and was killed"
+        elif returncode != 0 and run.error is None:
             run.error = f"exit status {returncode}"
         return run
 
-    async def _read_stderr(self, plugin: PluginConfig, stream: asyncio.StreamReader, run: PluginRun, job: PluginJob | None) -> None:
-        async for raw in stream:
+    def _communicate(
+        self, plugin: PluginConfig, process: subprocess.Popen[bytes], stdin: bytes, run: PluginRun, job: PluginJob | None,
+    ) -> tuple[bytes, int | None]:
+        """Feeds stdin, reads stdout and (line by line, for progress) stderr; kills the backend
+        after ``run_timeout`` so that no run can outlive its caller. Returns (stdout, exit code
+        or None when it was killed for time)."""
+        assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+        stderr_reader = threading.Thread(target=self._read_stderr, args=(plugin, process.stderr, run, job), daemon=True)
+        stderr_reader.start()
+        chunks: list[bytes] = []
+        stdout_reader = threading.Thread(target=lambda: chunks.append(process.stdout.read()), daemon=True)  # type: ignore[union-attr]
+        stdout_reader.start()
+        with contextlib.suppress(OSError):  # a backend that exits without reading its input
+            process.stdin.write(stdin)
+        with contextlib.suppress(OSError):
+            process.stdin.close()
+        timed_out = False
+        try:
+            process.wait(timeout=self.run_timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill(process)
+            process.wait()
+        # The pipes close when the backend (and its process group) is gone.
+        stdout_reader.join(timeout=10)
+        stderr_reader.join(timeout=10)
+        return b"".join(chunks), None if timed_out else process.returncode
+
+    def _read_stderr(self, plugin: PluginConfig, stream: IO[bytes], run: PluginRun, job: PluginJob | None) -> None:
+        for raw in stream:
             line = raw.decode("utf-8", errors="replace").rstrip("\n")
             if not line:
                 continue
@@ -287,17 +325,27 @@ class PluginHost:
             return False
         if job.status in ("READY", "RUNNING"):
             job.status = "STOPPING"
-            if job.process is not None and job.process.returncode is None:
-                job.process.kill()  # as Stash does: the backend cannot clean up
+            if job.process is not None:
+                _kill(job.process)  # as Stash does: the backend cannot clean up
         return True
 
     async def close(self) -> None:
         for job in self.jobs.values():
-            if job.process is not None and job.process.returncode is None:
-                job.process.kill()
+            if job.process is not None:
+                _kill(job.process)
             if job.task is not None:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await job.task
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL for the backend and anything it started (it runs in its own session)."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        process.kill()
 
 
 # -- GraphQL ----------------------------------------------------------------------------------

@@ -16,7 +16,11 @@ def _server(app: Any, sock_or_host: socket.socket | str, port: int, log_level: s
     host = sock_or_host if isinstance(sock_or_host, str) else sock_or_host.getsockname()[0]
     # uvicorn's access log prints query strings, which carry ?apikey=: the apps log their own
     # key-free access lines instead.
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, lifespan="on", ws="none")
+    # The plain asyncio loop, never uvloop: uvloop's subprocess spawn forks and runs Python code
+    # in the child of a threaded process, which can deadlock before exec (see plugins.py).
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=log_level, access_log=False, lifespan="on", ws="none", loop="asyncio",
+    )
     return uvicorn.Server(config)
 
 
