@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
-PLUGIN_DIR = REPO / "plugin"
+PLUGIN_DIR = REPO / "src" / "stash_sense" / "plugin"
 PLUGIN_ID = "stash-sense"
 BACKEND = PLUGIN_DIR / "stash_sense_backend.py"
 PLUGIN_SCHEMA = REPO.parent / "shared" / "stash-plugin-schema" / "plugin.schema.json"
@@ -153,17 +153,20 @@ def plugin_stack(assets: Any, tmp_path: Path, **env: str):
     import asyncio
     import contextlib
 
+    from api_helpers import app_process
     from browser_helpers import SIDECAR_KEY, STASH_KEY, sidecar_process, stash_boxes
-    from stash_sense.devtools.emulator import create_app, run_in_thread
 
     @contextlib.contextmanager
     def stack():
         plugins = tmp_path / "plugins"
         plugins.mkdir()
         (plugins / PLUGIN_ID).symlink_to(PLUGIN_DIR, target_is_directory=True)
-        app = create_app(assets.stash_library, api_key=STASH_KEY, stash_boxes=stash_boxes(assets.box_endpoint),
-                         state_db=tmp_path / "stash-state.db", plugins_dir=plugins)
-        with run_in_thread(app) as stash_url:
+        # The emulator runs in a child process: the plugin backends it starts, and anything that
+        # could block there, stay outside the pytest process and its deadlines.
+        with app_process(
+            "stash", assets.stash_library, name="plugin-stash", api_key=STASH_KEY, stash_boxes=stash_boxes(assets.box_endpoint),
+            state_db=tmp_path / "stash-state.db", plugins_dir=plugins,
+        ) as stash_url:
             ids = asyncio.run(_populate(stash_url, assets, STASH_KEY))
             sidecar_env = {
                 "STASH_URL": stash_url, "STASH_API_KEY": STASH_KEY, "STASH_SENSE_API_KEY": SIDECAR_KEY,

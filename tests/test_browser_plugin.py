@@ -20,7 +20,7 @@ from stash_helpers import stash_schema_or_skip
 def test_plugin_documents_are_valid_against_stash_schema() -> None:
     schema = stash_schema_or_skip()
     documents = ui_documents()
-    assert {"runOperation", "runTask", "addPerformers", "createPerformer", "performersByStashId"} <= set(documents)
+    assert {"runOperation", "runTask", "addPerformers", "createPerformer", "searchPerformers"} <= set(documents)
     for name, document in documents.items():
         assert validate(schema, parse(document)) == [], name
 

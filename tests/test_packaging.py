@@ -1,16 +1,24 @@
-"""What a wheel ships and how the version is reported (the build itself is checked by hand,
-see the README's install section: it needs the package index)."""
+"""What a wheel ships and how the version is reported. A wheel is built here from the sources
+alone, with this environment's setuptools; installing one with its dependencies needs the
+package index and is checked by hand (see the README's install section)."""
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import os
+import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from importlib.metadata import version
 from pathlib import Path
 
+import yaml
+
 import stash_sense
+from stash_sense.plugin_bundle import packaged_plugin
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "src" / "stash_sense"
@@ -70,3 +78,37 @@ def test_slim_requirements_swap_the_gui_opencv_and_leave_mediapipe_out() -> None
     assert len(slim) == len(declared) - 1
     assert run("--mediapipe") == [next(r for r in declared if r.startswith("mediapipe"))]
     assert set(run("--extra", "dev")) - set(slim) == set(config["optional-dependencies"]["dev"])
+
+
+def test_the_wheel_ships_the_stash_plugin_and_plugin_build_needs_no_checkout(tmp_path: Path) -> None:
+    """Built from pyproject.toml, README.md and src/ alone (what the image build sees), the wheel
+    holds the Stash plugin; ``plugin build`` run from the unpacked wheel, with no checkout
+    around, writes the same zip as the sidecar's plugin source here."""
+    tree = tmp_path / "tree"
+    (tree / "src").mkdir(parents=True)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, tree / name)
+    shutil.copytree(PACKAGE, tree / "src" / "stash_sense", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    built = subprocess.run(
+        [sys.executable, "-c", "import sys; from setuptools import build_meta; print(build_meta.build_wheel(sys.argv[1]))", str(tmp_path / "dist")],
+        cwd=tree, capture_output=True, text=True, timeout=300,
+    )
+    assert built.returncode == 0, built.stderr[-3000:]
+    wheel = tmp_path / "dist" / built.stdout.strip().splitlines()[-1]
+    plugin_files = {"stash-sense.yml", "stash-sense.js", "stash-sense-recommendations.js", "stash-sense.css", "stash_sense_backend.py"}
+    with zipfile.ZipFile(wheel) as archive:
+        assert {f"stash_sense/plugin/{name}" for name in plugin_files} <= set(archive.namelist())
+        archive.extractall(tmp_path / "installed")
+
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "installed")}
+    script = "import stash_sense, sys; print(stash_sense.__file__, file=sys.stderr); from stash_sense.cli import main; main()"
+    done = subprocess.run(
+        [sys.executable, "-c", script, "plugin", "build", "--out", str(tmp_path / "site")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert str(tmp_path / "installed") in done.stderr  # the unpacked wheel's copy, not the checkout's
+    entry = yaml.safe_load((tmp_path / "site" / "index.yml").read_text())[0]
+    data = (tmp_path / "site" / entry["path"]).read_bytes()
+    assert entry["sha256"] == hashlib.sha256(data).hexdigest() == packaged_plugin().sha256
+    assert entry["version"] == stash_sense.__version__

@@ -4,6 +4,7 @@ index.yml it writes is a Stash plugin source whose sha256 matches the zip."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import subprocess
 import sys
@@ -15,8 +16,9 @@ import jsonschema
 import pytest
 import yaml
 
+import stash_sense
 from plugin_helpers import PLUGIN_DIR, PLUGIN_SCHEMA
-from stash_sense.plugin_bundle import PluginBundleError, build_plugin
+from stash_sense.plugin_bundle import PluginBundleError, build_plugin, default_source, pack_plugin, packaged_plugin
 
 INDEX_KEYS = {"id", "name", "version", "date", "path", "sha256"}
 
@@ -46,6 +48,28 @@ def test_plugin_yaml_passes_the_plugin_schema() -> None:
             jsonschema.validate(broken, _schema())
 
 
+def test_the_plugin_ships_in_the_package_with_the_sidecars_version() -> None:
+    """One copy of the plugin, inside the package (``plugin build`` and the sidecar's plugin
+    source pack it); its manifest carries the package's version."""
+    assert default_source() == PLUGIN_DIR.resolve()
+    assert not (PLUGIN_DIR / "__init__.py").exists()  # data for Stash, not a Python package
+    manifest = yaml.safe_load((PLUGIN_DIR / "stash-sense.yml").read_text())
+    assert str(manifest["version"]) == stash_sense.__version__
+    assert packaged_plugin().version == stash_sense.__version__
+
+
+def test_a_version_is_stamped_into_the_packed_manifest_only() -> None:
+    plugin = pack_plugin(PLUGIN_DIR, version="9.8.7")
+    assert plugin.version == "9.8.7"
+    with zipfile.ZipFile(io.BytesIO(plugin.data)) as archive:
+        packed = archive.read("stash-sense.yml").decode()
+        assert archive.read("stash-sense.js") == (PLUGIN_DIR / "stash-sense.js").read_bytes()
+    original = (PLUGIN_DIR / "stash-sense.yml").read_text()
+    assert yaml.safe_load(packed) == {**yaml.safe_load(original), "version": "9.8.7"}
+    assert len(packed.splitlines()) == len(original.splitlines())  # one line changed, comments kept
+    assert pack_plugin(PLUGIN_DIR, version=str(yaml.safe_load(original)["version"])).data == pack_plugin(PLUGIN_DIR).data
+
+
 def test_build_writes_zip_and_index(tmp_path: Path) -> None:
     done = _cli("plugin", "build", "--out", str(tmp_path / "site"), "--json")
     assert done.returncode == 0, done.stderr
@@ -66,6 +90,8 @@ def test_build_writes_zip_and_index(tmp_path: Path) -> None:
         assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
         packed = yaml.safe_load(archive.read("stash-sense.yml"))
     jsonschema.validate(packed, _schema())
+    # Without --source: the packaged plugin, the very zip the sidecar serves at /plugin/index.yml.
+    assert reported["sha256"] == packaged_plugin().sha256 and entry == packaged_plugin().index_entry()
 
 
 def test_build_is_reproducible_and_fails_clearly(tmp_path: Path) -> None:

@@ -11,16 +11,16 @@ const FILES = {
   "/harness/react-dom.js": "node_modules/react-dom/umd/react-dom.production.min.js",
   "/harness/plugin_harness.js": "tests/browser/plugin_harness.js",
   "/harness/harness.css": "tests/browser/plugin_harness.css",
-  "/plugin/stash-sense/css": "plugin/stash-sense.css",
+  "/plugin/stash-sense/css": "src/stash_sense/plugin/stash-sense.css",
 };
 const TYPES = { ".js": "text/javascript", ".css": "text/css", ".html": "text/html" };
 
 // The manifest's ui.javascript list (a flat YAML list: no YAML parser needed for it).
 function pluginJavascript() {
-  const manifest = fs.readFileSync(path.join(REPO, "plugin/stash-sense.yml"), "utf8");
+  const manifest = fs.readFileSync(path.join(REPO, "src/stash_sense/plugin/stash-sense.yml"), "utf8");
   const block = manifest.split(/\n {2}javascript:\n/)[1].split(/\n {2}\S/)[0];
   const names = [...block.matchAll(/^ {4}- (\S+)$/gm)].map((m) => m[1]);
-  return names.map((name) => fs.readFileSync(path.join(REPO, "plugin", name), "utf8")).join("\n;\n");
+  return names.map((name) => fs.readFileSync(path.join(REPO, "src/stash_sense/plugin", name), "utf8")).join("\n;\n");
 }
 
 export async function serveHarness(context, { stashUrl, stashKey }) {

@@ -23,7 +23,7 @@ from stash_sense.api.jobs import FingerprintJobs
 from stash_sense.api.middleware import CatchAllErrors, RequestLimits, SecurityHeaders
 from stash_sense.api.routes import database, fingerprints, health, identify, scenes
 from stash_sense.api.routes import benchmarks, dashboard, effective_settings, stash_lookup
-from stash_sense.api.routes import recommendations
+from stash_sense.api.routes import plugin_source, recommendations
 from stash_sense.api.settings import Settings
 from stash_sense.api.stash_access import StashAccess
 from stash_sense.api.state import FaceDBState
@@ -35,7 +35,8 @@ log = logging.getLogger("stash_sense.api")
 DESCRIPTION = """Local face-recognition sidecar for Stash.
 
 When the sidecar has an API key (`STASH_SENSE_API_KEY`), send it as `X-API-Key` or
-`Authorization: Bearer` on every request except `GET /health`. Errors are JSON:
+`Authorization: Bearer` on every request except `GET /health` and the Stash plugin source
+(`GET /plugin/index.yml`, `GET /plugin/stash-sense.zip`). Errors are JSON:
 `{"error": code, "detail": message}`.
 """
 
@@ -95,6 +96,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router, dependencies=protected)
     app.include_router(recommendations.router, dependencies=protected)
     app.include_router(dashboard.router)
+    app.include_router(plugin_source.router)  # public: Stash fetches a plugin source without headers
 
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
     app.add_middleware(

@@ -1,6 +1,8 @@
 """API-key authentication: when ``STASH_SENSE_API_KEY`` is set, every request except
-``GET /health`` (and the API description at ``/docs`` and ``/openapi.json``, which hold no data)
-must carry it as ``X-API-Key: <key>`` or ``Authorization: Bearer <key>``.
+``GET /health`` (and what holds no data: the API description at ``/docs`` and
+``/openapi.json``, the dashboard's static files, and the Stash plugin source at
+``/plugin/index.yml`` and ``/plugin/stash-sense.zip``, which Stash fetches with no custom
+headers) must carry it as ``X-API-Key: <key>`` or ``Authorization: Bearer <key>``.
 
 Enforced by a middleware, so it covers every route and is checked before any request body is
 read; the FastAPI security dependencies only document the schemes in OpenAPI.
@@ -17,7 +19,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from stash_sense.api.middleware import send_json_error
 
 API_KEY_HEADER = "X-API-Key"
-PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/", "/dashboard"})
+PUBLIC_PATHS = frozenset({
+    "/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/", "/dashboard",
+    # The Stash plugin source (routes/plugin_source.py): the plugin's own files, no data.
+    "/plugin/index.yml", "/plugin/stash-sense.zip",
+})
 # The dashboard's static files hold no data; the page itself asks for the key.
 PUBLIC_PREFIXES = ("/dashboard/",)
 

@@ -194,7 +194,11 @@ def identify_scene(sidecar: Sidecar, args: dict[str, Any], settings: dict[str, A
     answer = sidecar.call("POST", "/identify/scene", body, timeout=SCENE_TIMEOUT_S)
     result = answer.get("result") or {}
     log("i", f"scene {scene_id}: {len(result.get('performers') or [])} performer(s) in {time.monotonic() - started:.1f} s")
-    return {"scene_id": scene_id, "show_rejected": _flag(settings.get("showRejected")), "result": result}
+    # Who each candidate is in Stash comes resolved from the sidecar: the page only shows it.
+    return {
+        "scene_id": scene_id, "show_rejected": _flag(settings.get("showRejected")), "result": result,
+        "resolutions": answer.get("resolutions") or {},
+    }
 
 
 def generate_fingerprints(sidecar: Sidecar, args: dict[str, Any], settings: dict[str, Any]) -> Any:

@@ -32,12 +32,6 @@
     scenePerformers: `query StashSenseScene($id: ID!) {
       findScene(id: $id) { id title performers { id name } }
     }`,
-    performersByStashId: `query StashSenseByStashId($endpoint: String!, $stash_id: String!) {
-      findPerformers(
-        performer_filter: {stash_id_endpoint: {endpoint: $endpoint, stash_id: $stash_id, modifier: EQUALS}}
-        filter: {per_page: 5}
-      ) { performers { id name disambiguation } }
-    }`,
     searchPerformers: `query StashSensePerformers($q: String!) {
       findPerformers(filter: {q: $q, per_page: 20, sort: "name", direction: ASC}) {
         performers { id name disambiguation alias_list }
@@ -84,34 +78,12 @@
     return data.findScene;
   }
 
-  function splitIdentity(identity) {
-    const at = identity.lastIndexOf("#");
-    return at < 0 ? null : { endpoint: identity.slice(0, at), id: identity.slice(at + 1) };
-  }
-
-  const isStashBox = (endpoint) => /^https?:\/\//.test(endpoint);
-
-  // The Stash performer an identity names: by stash ID for stash-box identities, by exact name
-  // or alias for a local folder DB. Anything but exactly one match is left to the user.
-  async function resolveIdentity(candidate) {
-    const parts = splitIdentity(candidate.performer_id);
-    if (!parts) return { performer: null, why: "not an identity" };
-    let found = [];
-    if (isStashBox(parts.endpoint)) {
-      const data = await gql(DOCUMENTS.performersByStashId, { endpoint: parts.endpoint, stash_id: parts.id });
-      found = data.findPerformers.performers;
-    } else {
-      const wanted = candidate.name.toLowerCase();
-      const data = await gql(DOCUMENTS.searchPerformers, { q: candidate.name });
-      found = data.findPerformers.performers.filter(
-        (p) => p.name.toLowerCase() === wanted || (p.alias_list || []).some((a) => a.toLowerCase() === wanted)
-      );
-    }
-    if (found.length === 1) return { performer: found[0], why: null };
-    if (found.length === 0) {
-      return { performer: null, why: "not in Stash", canCreate: isStashBox(parts.endpoint), stashId: parts };
-    }
-    return { performer: null, why: `${found.length} Stash performers match; link the right one` };
+  // Who a candidate is in Stash comes resolved with the identification (the sidecar's one
+  // rule: this Stash's own id, a stash-box link, a folder DB's name); the row only shows it.
+  function fromResolution(r) {
+    if (!r) return { performer: null, why: "not looked up" };
+    if (r.performer) return { performer: r.performer, why: null };
+    return { performer: null, why: r.can_create ? "not in Stash" : r.reason || "not in Stash", canCreate: !!r.can_create, createIdentity: r.create_identity };
   }
 
   async function addToScene(sceneId, performerId) {
@@ -119,8 +91,10 @@
     return data.bulkSceneUpdate[0].performers;
   }
 
-  async function createFromStashBox(candidate, stashId) {
-    const input = { name: candidate.name, stash_ids: [{ endpoint: stashId.endpoint, stash_id: stashId.id }] };
+  async function createFromStashBox(candidate, identity) {
+    // identity: '<stash-box endpoint as Stash spells it>#<stash_id>', from the resolution.
+    const at = identity.lastIndexOf("#");
+    const input = { name: candidate.name, stash_ids: [{ endpoint: identity.slice(0, at), stash_id: identity.slice(at + 1) }] };
     return (await gql(DOCUMENTS.createPerformer, { input })).performerCreate;
   }
 
@@ -141,10 +115,11 @@
 
   // -- one detected person ---------------------------------------------------------------------
 
-  function PersonRow({ person, index, sceneId, onScene, showRejected, onAdded }) {
+  function PersonRow({ person, index, sceneId, onScene, showRejected, onAdded, resolutions }) {
     // The accepted match, or an alternative the user picked instead (as in Stash's Tagger).
     const [best, setBest] = useState(person.best_match);
-    const [resolved, setResolved] = useState(null);
+    const resolutionOf = (c) => (c ? fromResolution(resolutions[c.performer_id]) : null);
+    const [resolved, setResolved] = useState(() => resolutionOf(person.best_match));
     const [state, setState] = useState("open"); // open | busy | added | skipped
     const [error, setError] = useState(null);
     const [linking, setLinking] = useState(false);
@@ -153,15 +128,7 @@
     const label = `person ${index + 1}`;
 
     useEffect(() => {
-      let live = true;
-      setResolved(null);
-      if (best) {
-        resolveIdentity(best).then(
-          (r) => live && setResolved(r),
-          (e) => live && setResolved({ performer: null, why: e.message })
-        );
-      }
-      return () => { live = false; };
+      setResolved(resolutionOf(best));
     }, [best && best.performer_id]);
 
     const act = useCallback(async (fn) => {
@@ -181,7 +148,7 @@
       onAdded(performers);
     });
     const create = () => act(async () => {
-      const performer = await createFromStashBox(best, resolved.stashId);
+      const performer = await createFromStashBox(best, resolved.createIdentity);
       setResolved({ performer, why: null });
       onAdded(await addToScene(sceneId, performer.id));
     });
@@ -296,6 +263,7 @@
     const single = persons.filter((p) => (p.frames || []).length < 2);
     const row = (p, i) => h(PersonRow, {
       key: p.person, person: p, index: i, sceneId, onScene, onAdded, showRejected: !!answer.show_rejected,
+      resolutions: answer.resolutions || {},
     });
     return h("section", { className: "stash-sense-panel", "aria-label": "Stash Sense identification" },
       h("div", { className: "stash-sense-toolbar" },
