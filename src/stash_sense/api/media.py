@@ -54,8 +54,9 @@ async def fetch_image_url(
     """GET ``url`` (http/https only) into memory, refusing bodies above ``max_bytes`` (413).
 
     With ``guard``, the URL and every redirect it leads to must be one the sidecar may fetch
-    (the configured Stash or a public host): redirects are followed here, hop by hop, so a
-    public URL cannot bounce the request to a private address.
+    (the configured Stash or a public host): every request goes through the guard's transport,
+    which connects only to the address it checked for that request, so neither a redirect nor
+    a name that resolves differently the second time (DNS rebinding) reaches a private address.
     """
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
@@ -64,11 +65,17 @@ async def fetch_image_url(
     # A request carrying Stash's key must not follow a redirect that could take the key elsewhere.
     follow = not headers
     current = url
+    transport = None
+    if guard is not None:
+        # Fail fast with a clear message; the transport below is what guards each connection.
+        await guard.check(url, "image_url")
+        transport = guard.async_transport("image_url")
     try:
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, headers=headers) as client:
+        # No proxy from the environment with a guard: a proxy would resolve names itself.
+        async with httpx.AsyncClient(
+            timeout=timeout, follow_redirects=False, headers=headers, transport=transport, trust_env=guard is None
+        ) as client:
             for hop in range(MAX_REDIRECTS + 1):
-                if guard is not None:
-                    await guard.check(current, "image_url")
                 async with client.stream("GET", current) as response:
                     location = response.headers.get("location")
                     if follow and response.status_code in (301, 302, 303, 307, 308) and location and hop < MAX_REDIRECTS:

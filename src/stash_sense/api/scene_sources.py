@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from stash_sense.api.errors import bad_request
 from stash_sense.api.stash_access import StashAccess
+from stash_sense.api.url_guard import UrlGuard
 from stash_sense.scenes.sources import FrameSource, open_frame_source
 from stash_sense.stash import Scene
 
@@ -25,12 +26,17 @@ class SourcePlan:
     kind: str = "auto"
     timeout: float = 30.0
     video_mode: str = "fast"  # keyframe seeking: far fewer bytes from Stash on long scenes
+    # URLs from a request: every HTTP request (redirects too) goes only to addresses the guard
+    # checked; the video is then read through httpx, not FFmpeg's own client. Its refusal (an
+    # ApiError, 400 url_not_allowed) comes out of open() as is.
+    guard: UrlGuard | None = field(default=None, repr=False)
 
     def open(self) -> FrameSource:
         """Open the best source that works; raises ``FrameSourceError`` saying what was tried."""
         return open_frame_source(
             self.video, self.kind, headers=self.headers, sprite_vtt=self.sprite_vtt, sprite_image=self.sprite_image,
             screenshot=self.screenshot, timeout=self.timeout, video_mode=self.video_mode,
+            transport=self.guard.transport("scene media") if self.guard is not None else None,
         )
 
 
@@ -45,7 +51,10 @@ def plan_for_scene(stash: StashAccess, scene: Scene, *, kind: str, timeout: floa
     given = [u for u in urls.values() if u]
     # One header set goes with every request of the source: only when all of them are Stash's.
     headers = stash.media_headers(given[0]) if given and all(stash.media_headers(u) for u in given) else {}
-    return SourcePlan(headers=headers, kind=kind, timeout=timeout, video_mode=video_mode, **urls)
+    return SourcePlan(
+        video=urls["video"], sprite_vtt=urls["sprite_vtt"], sprite_image=urls["sprite_image"], screenshot=urls["screenshot"],
+        headers=headers, kind=kind, timeout=timeout, video_mode=video_mode,
+    )
 
 
 def _is_url(spec: str) -> bool:
@@ -79,7 +88,7 @@ def check_local_path(spec: str, roots: list[Path], what: str) -> str:
 
 def plan_for_request(
     stash: StashAccess, *, url: str, sprite_vtt: str | None, sprite_image: str | None, screenshot: str | None,
-    kind: str, roots: list[Path], timeout: float, video_mode: str = "fast",
+    kind: str, roots: list[Path], timeout: float, video_mode: str = "fast", guard: UrlGuard | None = None,
 ) -> SourcePlan:
     specs: dict[str, str | None] = {"url": url, "sprite_vtt": sprite_vtt, "sprite_image": sprite_image, "screenshot": screenshot}
     checked: dict[str, str | None] = {}
@@ -98,4 +107,5 @@ def plan_for_request(
     return SourcePlan(
         video=checked["url"], sprite_vtt=checked["sprite_vtt"], sprite_image=checked["sprite_image"],
         screenshot=checked["screenshot"], headers=headers, kind=kind, timeout=timeout, video_mode=video_mode,
+        guard=guard,
     )

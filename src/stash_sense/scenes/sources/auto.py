@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 
+import httpx
+
 from stash_sense.scenes.sources.base import SOURCE_KINDS, FrameSource, FrameSourceError
 from stash_sense.scenes.sources.fetch import MediaSpec, describe_spec
 from stash_sense.scenes.sources.image import ImageFrameSource
@@ -25,6 +27,7 @@ def open_frame_source(
     screenshot: MediaSpec | None = None,
     timeout: float = 30.0,
     video_mode: str = "accurate",
+    transport: httpx.BaseTransport | None = None,
 ) -> FrameSource:
     """Open a frame source for one scene.
 
@@ -34,7 +37,9 @@ def open_frame_source(
     (``sprite_vtt`` plus optional ``sprite_image``), then the ``screenshot``, and returns the
     first that works. An explicit ``kind`` opens only that source (taking ``spec`` as its input
     when the matching keyword is not given). ``headers`` (e.g. ``{"ApiKey": key}``) go with
-    every HTTP request. Raises :class:`FrameSourceError` listing each attempt and why it
+    every HTTP request; ``transport`` (e.g. the API's URL guard) carries every one of them, and
+    what it raises itself (a refusal) ends the search at once instead of falling back to the
+    next source. Raises :class:`FrameSourceError` listing each attempt and why it
     failed; the list is also in ``error.attempts``. Messages never contain header values or
     ``apikey=`` query values.
     """
@@ -45,13 +50,13 @@ def open_frame_source(
     headers = dict(headers or {})
 
     def video() -> FrameSource:
-        return VideoFrameSource(spec, headers, timeout, mode=video_mode)  # type: ignore[arg-type]
+        return VideoFrameSource(spec, headers, timeout, mode=video_mode, transport=transport)  # type: ignore[arg-type]
 
     def sprite() -> FrameSource:
-        return SpriteFrameSource(sprite_vtt if sprite_vtt is not None else spec, sprite_image, headers, timeout)  # type: ignore[arg-type]
+        return SpriteFrameSource(sprite_vtt if sprite_vtt is not None else spec, sprite_image, headers, timeout, transport)  # type: ignore[arg-type]
 
     def still() -> FrameSource:
-        return ImageFrameSource(screenshot if screenshot is not None else spec, headers, timeout)  # type: ignore[arg-type]
+        return ImageFrameSource(screenshot if screenshot is not None else spec, headers, timeout, transport=transport)  # type: ignore[arg-type]
 
     if kind != "auto":
         given = {

@@ -40,9 +40,17 @@ def describe_spec(spec: MediaSpec, headers: Mapping[str, str] | None = None) -> 
     return text
 
 
-def http_client(headers: Mapping[str, str] | None = None, timeout: float = 30.0) -> httpx.Client:
-    """A client for several small fetches from one server (TLS setup is the slow part)."""
-    return httpx.Client(timeout=timeout, follow_redirects=True, headers=dict(headers or {}))
+def http_client(
+    headers: Mapping[str, str] | None = None, timeout: float = 30.0, transport: httpx.BaseTransport | None = None
+) -> httpx.Client:
+    """A client for several small fetches from one server (TLS setup is the slow part).
+
+    ``transport`` (e.g. the API's URL guard) carries every request, redirect hops included; no
+    proxy from the environment then, as a proxy would resolve names itself, past the transport.
+    """
+    return httpx.Client(
+        timeout=timeout, follow_redirects=True, headers=dict(headers or {}), transport=transport, trust_env=transport is None
+    )
 
 
 def fetch_url(
@@ -51,13 +59,15 @@ def fetch_url(
     timeout: float = 30.0,
     what: str = "file",
     client: httpx.Client | None = None,
+    transport: httpx.BaseTransport | None = None,
 ) -> bytes:
-    """GET ``url`` and return the body, with a :class:`FrameSourceError` for every way it can fail."""
+    """GET ``url`` and return the body, with a :class:`FrameSourceError` for every way it can fail
+    (what ``transport`` raises itself, such as a refusal, goes to the caller unchanged)."""
     shown = redact_url(url)
     try:
         with contextlib.ExitStack() as stack:
             if client is None:
-                client = stack.enter_context(http_client(headers, timeout))
+                client = stack.enter_context(http_client(headers, timeout, transport))
             with client.stream("GET", url) as response:
                 if response.status_code >= 400:
                     hint = " (check the API key)" if response.status_code in (401, 403) else ""
@@ -86,8 +96,10 @@ def read_media(
     timeout: float = 30.0,
     what: str = "file",
     client: httpx.Client | None = None,
+    transport: httpx.BaseTransport | None = None,
 ) -> bytes:
-    """The bytes named by ``spec``: returned as is, read from disk, or fetched over HTTP(S)."""
+    """The bytes named by ``spec``: returned as is, read from disk, or fetched over HTTP(S)
+    (through ``transport`` when given and no ``client`` is)."""
     if isinstance(spec, (bytes, bytearray, memoryview)):
         data = bytes(spec)
         if not data:
@@ -95,7 +107,7 @@ def read_media(
         return data
     text = os.fspath(spec)
     if is_url(text):
-        data = fetch_url(text, headers, timeout, what, client)
+        data = fetch_url(text, headers, timeout, what, client, transport)
         if not data:
             raise FrameSourceError(f"{what} {redact_url(text)}: empty response (0 bytes)")
         return data

@@ -6,6 +6,7 @@ import io
 import warnings
 from collections.abc import Mapping
 
+import httpx
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
@@ -44,15 +45,17 @@ class ImageFrameSource:
         timeout: float = 30.0,
         *,
         timestamp: float = 0.0,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         """Load and decode ``image`` now, so a broken screenshot fails here and not mid-pipeline.
 
-        ``timestamp`` is where in the scene the screenshot was taken, when the caller knows it.
+        ``timestamp`` is where in the scene the screenshot was taken, when the caller knows it;
+        ``transport`` carries the HTTP requests (e.g. the API's URL guard).
         """
         self._shown = describe_spec(image)
         self.timestamp = float(timestamp)
         self.failures: list[FrameFailure] = []
-        data = read_media(image, headers, timeout, what="screenshot")
+        data = read_media(image, headers, timeout, what="screenshot", transport=transport)
         self._image: np.ndarray | None = decode_image(data, what=f"screenshot {self._shown}")
 
     @property

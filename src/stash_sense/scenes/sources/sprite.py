@@ -42,7 +42,8 @@ class SpriteFrameSource:
     ``vtt`` is the VTT text (str starting with ``WEBVTT`` or bytes), a path or an http(s) URL.
     ``sprite_image`` is the sheet (bytes, path or URL); when omitted, each cue's image name is
     resolved against the VTT's location, as a browser would. ``headers`` go with every
-    request (e.g. ``{"ApiKey": key}``).
+    request (e.g. ``{"ApiKey": key}``); ``transport`` (e.g. the API's URL guard) carries them
+    all, so a sheet URL named by the VTT is guarded like the VTT's own.
     """
 
     kind = "sprite"
@@ -53,13 +54,14 @@ class SpriteFrameSource:
         sprite_image: MediaSpec | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._headers = dict(headers or {})
         self.failures: list[FrameFailure] = []
         with contextlib.ExitStack() as stack:
             # One connection pool for the VTT and its sheet; none at all for local files.
             client = (
-                stack.enter_context(http_client(self._headers, timeout))
+                stack.enter_context(http_client(self._headers, timeout, transport))
                 if is_url(vtt) or is_url(sprite_image)
                 else None
             )

@@ -4,7 +4,9 @@ Sampling is keyframe-aware: for each requested time we seek to the keyframe at o
 and decode forward to the frame shown at that time; when the next requested time lies in the
 GOP being decoded, we keep decoding forward instead of seeking again. One container is opened
 per scene and reused for every frame. Over HTTP, FFmpeg reads with ``Range`` requests, so a
-sparse sample of a long scene downloads a small part of the file.
+sparse sample of a long scene downloads a small part of the file. Given an httpx ``transport``
+(the API's URL guard), HTTP goes through httpx instead (:mod:`.httpio`), so that every
+connection and redirect hop is one the transport allowed; FFmpeg then only demuxes and decodes.
 
 Cost: "accurate" mode decodes on average half a GOP per sparse target (with 10-s GOPs and
 1080p, ~60 frames each); "fast" mode decodes one keyframe per target, an order of magnitude
@@ -23,9 +25,11 @@ from pathlib import Path
 import av
 import av.error
 import av.video.frame
+import httpx
 
 from stash_sense.scenes.sources.base import Frame, FrameFailure, FrameSourceError, sampling_timestamps
 from stash_sense.scenes.sources.fetch import check_local_file, has_unsupported_scheme, is_url
+from stash_sense.scenes.sources.httpio import HttpOpenError, HttpRangeReader
 from stash_sense.scenes.sources.redaction import describe_headers, redact_secrets, redact_url
 
 # Seek or decode forward to the next target? Seek only when the target lies past the next
@@ -53,6 +57,9 @@ _IMAGE_DEMUXERS = frozenset({"image2", "webp", "apng"})
 # e.g. "concat:" or "subfile," pseudo-protocols hidden in a path, is refused.
 _URL_PROTOCOLS = "http,https,tcp,tls"
 _FILE_PROTOCOLS = "file"
+# Read through our own I/O, FFmpeg needs no protocol; a demuxer that opens other URLs itself (an
+# HLS playlist's segments) must not, or it would fetch them past the transport.
+_NO_PROTOCOLS = "none"
 
 
 class _NoFrame(Exception):
@@ -65,6 +72,9 @@ class VideoFrameSource:
     ``headers`` are sent with every HTTP request (e.g. ``{"ApiKey": key}`` for Stash);
     ``timeout`` bounds opening and each network read, in seconds; ``mode`` is one of
     :data:`VIDEO_MODES`; ``threads`` is the decoder thread count (0: FFmpeg picks one per core).
+    With ``transport``, a URL is read through httpx with that transport (every request and
+    redirect hop, e.g. the API's URL guard, which pins each connection to a checked address);
+    what it raises other than network errors (a refusal) reaches the caller unchanged.
     Exposes ``width``, ``height``, ``duration`` (seconds), ``fps`` (None if unknown), ``codec``
     and ``start_time`` (the first frame's presentation time, which all our timestamps are
     relative to), plus ``seeks`` / ``frames_decoded`` / ``decode_errors`` counters. Not
@@ -81,6 +91,7 @@ class VideoFrameSource:
         *,
         mode: str = "accurate",
         threads: int = 0,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         if mode not in VIDEO_MODES:
             raise ValueError(f"mode must be one of {VIDEO_MODES}, got {mode!r}")
@@ -90,6 +101,8 @@ class VideoFrameSource:
         self._is_url = is_url(target)
         self._shown = redact_url(target) if self._is_url else target
         self.timeout = float(timeout)
+        self._transport = transport
+        self._reader: HttpRangeReader | None = None
         #: Requested timestamps of the last :meth:`sample` / :meth:`frames_at` that yielded nothing.
         self.failures: list[FrameFailure] = []
         #: Counters for diagnostics and benchmarks.
@@ -127,6 +140,8 @@ class VideoFrameSource:
     # --- opening -----------------------------------------------------------------------------
 
     def _open(self, target: str) -> av.container.InputContainer:
+        if self._is_url and self._transport is not None:
+            return self._open_through_transport(target)
         if self._is_url:
             options = {
                 "protocol_whitelist": _URL_PROTOCOLS,
@@ -157,6 +172,34 @@ class VideoFrameSource:
             raise FrameSourceError(
                 f"video {self._shown}{describe_headers(self._headers)}: cannot open ({self._clean(str(exc))})"
             ) from None
+
+    def _open_through_transport(self, target: str) -> av.container.InputContainer:
+        assert self._transport is not None
+        _header_block(self._headers)  # the same refusal of line breaks as for FFmpeg's client
+        try:
+            reader = HttpRangeReader(target, self._headers, self.timeout, self._transport)
+        except HttpOpenError as exc:
+            raise FrameSourceError(f"video {self._shown}{describe_headers(self._headers)}: {self._clean(str(exc))}") from None
+        try:
+            container = av.open(
+                reader,
+                mode="r",
+                container_options={"protocol_whitelist": _NO_PROTOCOLS},
+                timeout=(self.timeout, self.timeout),
+                metadata_errors="replace",
+            )
+        except BaseException as exc:
+            reader.close()
+            if reader.refusal is not None:
+                raise reader.refusal from None
+            if isinstance(exc, (av.error.FFmpegError, OSError, UnicodeError)):
+                # A network failure while FFmpeg probed the file reads as "invalid data" to
+                # FFmpeg: the reader's own reason says more.
+                reason = reader.reason or (self._explain(exc) if isinstance(exc, av.error.FFmpegError) else str(exc))
+                raise FrameSourceError(f"video {self._shown}{describe_headers(self._headers)}: {self._clean(reason)}") from None
+            raise
+        self._reader = reader
+        return container
 
     def _setup_stream(self, threads: int) -> None:
         container = self._container
@@ -287,6 +330,8 @@ class VideoFrameSource:
             self._frames = None
             self._current = self._lookahead = None
             self._container.close()
+            if self._reader is not None:
+                self._reader.close()
 
     def __enter__(self) -> VideoFrameSource:
         return self
@@ -464,12 +509,14 @@ class VideoFrameSource:
             try:
                 packet = next(demux)
             except StopIteration:
+                self._reader_stopped()
                 return
             except av.error.FFmpegError as exc:
                 # EOF inside a truncated file, a dropped connection, a read timeout...
                 self._stop_reason = self._explain(exc)
                 if self._is_url and isinstance(exc, av.error.InvalidDataError):
                     self._stop_reason += "; does the server honour HTTP Range requests?"
+                self._reader_stopped()
                 return
             skip = packet.pts is not None and packet.size > 0 and packet.pts < self._target_pts - margin
             if skip != self._skipping:
@@ -487,6 +534,18 @@ class VideoFrameSource:
             for frame in frames:
                 self.frames_decoded += 1
                 yield frame
+
+    def _reader_stopped(self) -> None:
+        """After the demuxer stopped: why our HTTP reader ended the stream, if it did."""
+        reader = self._reader
+        if reader is None:
+            return
+        if reader.refusal is not None:
+            refusal, reader.refusal = reader.refusal, None
+            raise refusal  # e.g. a later request refused by the URL guard: not a decoding problem
+        if reader.reason:
+            self._stop_reason = self._clean(reader.reason)
+            reader.reason = ""
 
     # --- helpers -----------------------------------------------------------------------------
 
