@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .models import InferenceModel, dlib_model_file
-from .types import Box
+from .types import Box, Points, Rect, RGBImage
 
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
@@ -16,7 +17,7 @@ CHIP_PADDING = 0.25
 BLAZEFACE_TO_DLIB_SCALE = 0.92
 
 
-def to_dlib_square(box: Box, scale: float = 1.0) -> tuple[int, int, int, int]:
+def to_dlib_square(box: Box, scale: float = 1.0) -> Rect:
     """Square (left, top, right, bottom) around the box centre with side ``scale`` x mean side."""
     cx, cy = box.x + box.w / 2.0, box.y + box.h / 2.0
     half = scale * (box.w + box.h) / 4.0
@@ -33,23 +34,24 @@ class LandmarkAligner(InferenceModel):
 
         return dlib.shape_predictor(dlib_model_file("shape_predictor_5_face_landmarks.dat"))
 
-    def landmarks(self, image: np.ndarray, rect: tuple[int, int, int, int]) -> tuple[np.ndarray, Any]:
+    def landmarks(self, image: RGBImage, rect: Rect) -> tuple[NDArray[np.float32], Any]:
+        """The five landmarks (float32, 5 x 2) and dlib's ``full_object_detection`` they came from."""
         import dlib
 
         shape = self.model(image, dlib.rectangle(*rect))
         pts = np.array([[shape.part(i).x, shape.part(i).y] for i in range(shape.num_parts)], dtype=np.float32)
         return pts, shape
 
-    def chip(self, image: np.ndarray, shape: Any) -> np.ndarray:
+    def chip(self, image: RGBImage, shape: Any) -> RGBImage:
         import dlib
 
         return np.asarray(dlib.get_face_chip(image, shape, size=CHIP_SIZE, padding=CHIP_PADDING))
 
 
-def eye_centres(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def eye_centres(landmarks: Points) -> tuple[Points, Points]:
     """(image-left eye, image-right eye) centres from dlib's 5 points (0-1 and 2-3 are the eyes' corners)."""
-    a = landmarks[0:2].mean(axis=0)
-    b = landmarks[2:4].mean(axis=0)
+    a: Points = landmarks[0:2].mean(axis=0)
+    b: Points = landmarks[2:4].mean(axis=0)
     return (a, b) if a[0] <= b[0] else (b, a)
 
 
@@ -59,7 +61,7 @@ EYE_DISTANCE_PER_SIDE = 0.41
 EYES_ABOVE_CENTRE_PER_SIDE = 0.186
 
 
-def box_from_landmarks(landmarks: np.ndarray) -> tuple[int, int, int, int]:
+def box_from_landmarks(landmarks: Points) -> Rect:
     """The dlib-detector-style square a face with these landmarks would have been given."""
     le, re = eye_centres(landmarks)
     eye_vec = re - le
@@ -73,7 +75,7 @@ def box_from_landmarks(landmarks: np.ndarray) -> tuple[int, int, int, int]:
     return int(round(centre[0] - half)), int(round(centre[1] - half)), int(round(centre[0] + half)), int(round(centre[1] + half))
 
 
-def plausible_landmarks(landmarks: np.ndarray, rect: tuple[int, int, int, int]) -> tuple[bool, str]:
+def plausible_landmarks(landmarks: Points, rect: Rect) -> tuple[bool, str]:
     """Whether landmarks fitted on a box without a detection look like a real face.
 
     Used when a detector found nothing in an image known to show one face (a tight headshot):
@@ -129,24 +131,26 @@ class FivePointFitter(InferenceModel):
 
         return dlib.shape_predictor(dlib_model_file("shape_predictor_68_face_landmarks.dat"))
 
-    def points68(self, image: np.ndarray, rect: tuple[int, int, int, int]) -> np.ndarray:
+    def points68(self, image: RGBImage, rect: Rect) -> NDArray[np.float64]:
         import dlib
 
         shape = self.model(image, dlib.rectangle(*rect))
-        return np.array([[shape.part(i).x, shape.part(i).y] for i in range(68)], dtype=np.float64)
+        pts: NDArray[np.float64] = np.array([[shape.part(i).x, shape.part(i).y] for i in range(68)], dtype=np.float64)
+        return pts
 
-    def five_points(self, image: np.ndarray, rect: tuple[int, int, int, int], landmarks5: np.ndarray) -> np.ndarray:
+    def five_points(self, image: RGBImage, rect: Rect, landmarks5: Points) -> NDArray[np.float64]:
         return template_points(landmarks5, self.points68(image, rect))
 
 
-def template_points(landmarks5: np.ndarray, p68: np.ndarray) -> np.ndarray:
+def template_points(landmarks5: Points, p68: Points) -> NDArray[np.float64]:
     """(left eye centre, right eye centre, nose tip, left mouth corner, right mouth corner) in
     image coordinates, "left" being the image's left."""
     le, re = eye_centres(landmarks5)
-    return np.stack([le, re, p68[30], p68[48], p68[54]]).astype(np.float64)
+    points: NDArray[np.float64] = np.stack([le, re, p68[30], p68[48], p68[54]]).astype(np.float64)
+    return points
 
 
-def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+def similarity_transform(src: Points, dst: Points) -> NDArray[np.float64]:
     """The least-squares similarity (rotation, uniform scale, translation) taking ``src`` to
     ``dst`` (Umeyama 1991), as a 2x3 matrix for ``cv2.warpAffine``. No RANSAC: five points,
     all of them meant to count."""
@@ -168,9 +172,11 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return matrix
 
 
-def arcface_chip(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+def arcface_chip(image: RGBImage, points: Points) -> RGBImage:
     """The 112x112 RGB chip with ``points`` moved onto the template."""
     import cv2
 
     matrix = similarity_transform(points, ARCFACE_TEMPLATE)
-    return cv2.warpAffine(image, matrix, (ARCFACE_SIZE, ARCFACE_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    # cv2's stubs cannot say that a warp keeps its input's dtype: a uint8 image gives a uint8 chip.
+    chip = cv2.warpAffine(image, matrix, (ARCFACE_SIZE, ARCFACE_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    return cast(RGBImage, chip)

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import threading
 from abc import abstractmethod
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from .models import InferenceModel
-from .types import Box, DetectedFace
+from .types import Box, DetectedFace, RGBImage
 
 
 class FaceDetector(InferenceModel):
     """Finds faces in an RGB uint8 image."""
 
     @abstractmethod
-    def detect(self, image: np.ndarray) -> list[DetectedFace]: ...
+    def detect(self, image: RGBImage) -> list[DetectedFace]: ...
 
 
 def _clip_box(x0: float, y0: float, x1: float, y1: float, width: int, height: int) -> Box | None:
@@ -51,7 +51,7 @@ class BlazeFaceDetector(FaceDetector):
             model_selection=1 if self.full_range else 0, min_detection_confidence=self.min_confidence
         )
 
-    def detect(self, image: np.ndarray) -> list[DetectedFace]:
+    def detect(self, image: RGBImage) -> list[DetectedFace]:
         h, w = image.shape[:2]
         model = self.model
         with self._run_lock:
@@ -84,16 +84,17 @@ class DlibHogDetector(FaceDetector):
 
         return dlib.get_frontal_face_detector()
 
-    def detect(self, image: np.ndarray) -> list[DetectedFace]:
+    def detect(self, image: RGBImage) -> list[DetectedFace]:
         h, w = image.shape[:2]
         scale = min(1.0, self.max_side / max(h, w))
         work = image
         if scale < 1.0:
             import cv2
 
-            work = cv2.resize(image, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA)
+            # cv2's stubs cannot say that resizing keeps the dtype: the copy is uint8 RGB too.
+            work = cast(RGBImage, cv2.resize(image, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA))
         rects, scores, _ = self.model.run(work, self.upsample, 0.0)
-        faces = []
+        faces: list[DetectedFace] = []
         for r, s in zip(rects, scores):
             box = _clip_box(r.left() / scale, r.top() / scale, (r.right() + 1) / scale, (r.bottom() + 1) / scale, w, h)
             if box is None:
@@ -127,14 +128,14 @@ class CascadeDetector(FaceDetector):
             d.load()
         return True
 
-    def detect(self, image: np.ndarray) -> list[DetectedFace]:
+    def detect(self, image: RGBImage) -> list[DetectedFace]:
         for det in self.detectors:
             faces = det.detect(image)
             if faces:
                 return faces
         return []
 
-    def detect_later_stages(self, image: np.ndarray, found: list[DetectedFace]) -> list[DetectedFace]:
+    def detect_later_stages(self, image: RGBImage, found: list[DetectedFace]) -> list[DetectedFace]:
         """The faces, other than ``found``, that the stages after the one that produced
         ``found`` detect.
 

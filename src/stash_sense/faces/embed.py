@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .models import InferenceModel, dlib_model_file
-
+from .types import RGBImage, Vectors
 
 # The aligned chip an embedder needs (the pipeline cuts the one its embedder names).
 DLIB_ALIGNMENT = "dlib-chip150"
@@ -32,7 +32,8 @@ class FaceEmbedder(InferenceModel):
         cheap (no model is loaded)."""
 
     @abstractmethod
-    def embed(self, chips: list[np.ndarray]) -> np.ndarray: ...
+    def embed(self, chips: list[RGBImage]) -> Vectors:
+        """One float32 row per chip (``len(chips) x dim``)."""
 
 
 class DlibResNetEmbedder(FaceEmbedder):
@@ -60,7 +61,7 @@ class DlibResNetEmbedder(FaceEmbedder):
 
         return dlib.face_recognition_model_v1(dlib_model_file("dlib_face_recognition_resnet_model_v1.dat"))
 
-    def embed(self, chips: list[np.ndarray]) -> np.ndarray:
+    def embed(self, chips: list[RGBImage]) -> Vectors:
         if not chips:
             return np.zeros((0, self.dim), dtype=np.float32)
         batch = [np.ascontiguousarray(c) for c in chips]

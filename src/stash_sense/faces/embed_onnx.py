@@ -9,14 +9,17 @@ threads (1 by default: the worker pool already runs one process per core).
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .align import ARCFACE_SIZE
 from .catalog import catalog_entry, install_command, installed_path
 from .embed import ARCFACE_ALIGNMENT, FaceEmbedder
 from .models import ModelLoadError
+from .types import RGBImage, Vectors
 
 # Faces per inference call: large enough to amortise the call, small enough to keep memory flat.
 BATCH = 64
@@ -33,7 +36,7 @@ class ModelNotInstalledError(ModelLoadError):
     """The embedder's model file is not in the models directory."""
 
 
-def _sha256(path) -> str:
+def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -102,10 +105,10 @@ class OnnxFaceEmbedder(FaceEmbedder):
         self._input = session.get_inputs()[0].name
         return session
 
-    def _run(self, batch: np.ndarray) -> np.ndarray:
+    def _run(self, batch: NDArray[np.float32]) -> Vectors:
         return np.asarray(self.model.run(None, {self._input: batch})[0], dtype=np.float32)
 
-    def embed(self, chips: list[np.ndarray]) -> np.ndarray:
+    def embed(self, chips: list[RGBImage]) -> Vectors:
         if not chips:
             return np.zeros((0, self.dim), dtype=np.float32)
         for c in chips:
@@ -124,5 +127,6 @@ class OnnxFaceEmbedder(FaceEmbedder):
         return (np.concatenate(out, axis=0) * DISTANCE_SCALE).astype(np.float32)
 
 
-def _unit(vecs: np.ndarray) -> np.ndarray:
-    return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+def _unit(vecs: Vectors) -> Vectors:
+    unit: Vectors = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+    return unit

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .types import RGBImage
+
 # 64 megapixels: far above any real photo or 8K frame, far below a decompression bomb.
 DEFAULT_MAX_PIXELS = 64_000_000
 
@@ -17,7 +19,7 @@ class ImageReadError(ValueError):
     """The input is not a usable image (the message says why)."""
 
 
-def decode_image(data: bytes | Path | str, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None) -> np.ndarray:
+def decode_image(data: bytes | Path | str, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None) -> RGBImage:
     """Decode an image file or bytes to an RGB uint8 array, or raise ``ImageReadError``."""
     label = name or (str(data) if isinstance(data, (str, Path)) else "image")
     if isinstance(data, (str, Path)):

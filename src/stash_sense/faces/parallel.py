@@ -12,16 +12,19 @@ import multiprocessing as mp
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, TypeVar
 
 import numpy as np
 
 from ..config import embedder_name, worker_count
 from .pipeline import FacePipeline, PipelineOptions
-from .types import ImageFaces
+from .types import ImageFaces, RGBImage, Vectors
+
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
 
 _worker_pipeline: FacePipeline | None = None
 
@@ -49,7 +52,7 @@ def _analyze_file(args: tuple[str, PipelineOptions]) -> ImageFaces:
     return _worker_pipeline.analyze_file(path, options)
 
 
-def _embed_chips(chips: list[np.ndarray]) -> np.ndarray:
+def _embed_chips(chips: list[RGBImage]) -> Vectors:
     assert _worker_pipeline is not None
     return _worker_pipeline.embedder.embed(chips)
 
@@ -96,13 +99,13 @@ class FaceWorkerPool:
         chunk = max(1, min(16, len(items) // (self.workers * 8) or 1))
         yield from self._pool().map(_analyze_file, items, chunksize=chunk)
 
-    def map(self, fn: Callable[[FacePipeline, Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+    def map(self, fn: Callable[[FacePipeline, _Item], _Result], items: Iterable[_Item]) -> Iterator[_Result]:
         """Run ``fn(worker_pipeline, item)`` in the workers; ``fn`` must be a module-level function."""
         work = [(fn, item) for item in items]
         chunk = max(1, min(16, len(work) // (self.workers * 8) or 1))
         yield from self._pool().map(_call, work, chunksize=chunk)
 
-    def embed_chips(self, chips: list[np.ndarray], dim: int = 128) -> np.ndarray:
+    def embed_chips(self, chips: list[RGBImage], dim: int = 128) -> Vectors:
         if not chips:
             return np.zeros((0, dim), dtype=np.float32)
         n = len(chips)
@@ -111,12 +114,12 @@ class FaceWorkerPool:
         futures = [self._pool().submit(_embed_chips, chips[a:b]) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
         return np.concatenate([f.result() for f in futures], axis=0)
 
-    def warm(self) -> list[Future]:
+    def warm(self) -> list[Future[bool]]:
         """Start every worker and load its model now (returns at once), so the first real
         batch does not pay for process start-up."""
         return [self._pool().submit(_warm, i) for i in range(self.workers)]
 
-    def submit_chips(self, chips: list[np.ndarray]) -> Future:
+    def submit_chips(self, chips: list[RGBImage]) -> Future[Vectors]:
         """Start embedding ``chips`` in a worker; the future's result is an (n, dim) array."""
         return self._pool().submit(_embed_chips, list(chips))
 

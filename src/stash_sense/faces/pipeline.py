@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from .detect import BlazeFaceDetector, CascadeDetector, FaceDetector, default_de
 from .embed import ARCFACE_ALIGNMENT, FaceEmbedder, create_embedder
 from .imageio import ImageReadError, decode_image
 from .quality import face_quality
-from .types import Box, DetectedFace, Face, ImageFaces
+from .types import Box, DetectedFace, Face, ImageFaces, Points, Rect, RGBImage
 
 WHOLE_IMAGE = "whole-image"
 # Central squares tried, largest first, when a headshot is too tight for any detector.
@@ -90,7 +91,7 @@ class FacePipeline:
 
     # -- stages -----------------------------------------------------------------------------
 
-    def detect(self, image: np.ndarray, options: PipelineOptions = PipelineOptions()) -> list[DetectedFace]:
+    def detect(self, image: RGBImage, options: PipelineOptions = PipelineOptions()) -> list[DetectedFace]:
         return self._usable(self.detector.detect(image), options)
 
     @staticmethod
@@ -99,7 +100,7 @@ class FacePipeline:
         kept.sort(key=lambda d: d.box.area, reverse=True)
         return kept
 
-    def detect_subject(self, image: np.ndarray, options: PipelineOptions = PipelineOptions()) -> list[DetectedFace]:
+    def detect_subject(self, image: RGBImage, options: PipelineOptions = PipelineOptions()) -> list[DetectedFace]:
         """Faces of a single-subject photo, searched harder when none sits at the centre.
 
         A portrait's subject is framed at the centre. When the first detector that finds
@@ -129,11 +130,11 @@ class FacePipeline:
         cx, cy = width / 2.0, height / 2.0
 
         def off_centre(d: DetectedFace) -> float:
-            return float(np.hypot(d.box.x + d.box.w / 2.0 - cx, d.box.y + d.box.h / 2.0 - cy)) / max(1.0, np.sqrt(d.box.area))
+            return float(np.hypot(d.box.x + d.box.w / 2.0 - cx, d.box.y + d.box.h / 2.0 - cy)) / max(1.0, float(np.sqrt(d.box.area)))
 
         return [min(detected, key=off_centre)]
 
-    def align(self, image: np.ndarray, detected: DetectedFace) -> Face:
+    def align(self, image: RGBImage, detected: DetectedFace) -> Face:
         scale = 1.0 if detected.detector.startswith("dlib") else BLAZEFACE_TO_DLIB_SCALE
         rect = to_dlib_square(detected.box, scale)
         landmarks, shape = self.aligner.landmarks(image, rect)
@@ -149,7 +150,7 @@ class FacePipeline:
             crop=chip,
         )
 
-    def fit_whole_image(self, image: np.ndarray) -> Face | None:
+    def fit_whole_image(self, image: RGBImage) -> Face | None:
         """One face in an image no detector could read (a tight headshot).
 
         Landmarks are fitted in a few central squares; each fit is refined by re-deriving the
@@ -159,7 +160,7 @@ class FacePipeline:
         h, w = image.shape[:2]
         side = min(h, w)
         centre_box = Box(int((w - side) / 2), int((h - side) / 2), side, side)
-        best: tuple[float, tuple[int, int, int, int], np.ndarray, object] | None = None
+        best: tuple[float, Rect, Points, object] | None = None
         for scale in _WHOLE_IMAGE_SCALES:
             rect = to_dlib_square(centre_box, scale)
             landmarks, shape = self.aligner.landmarks(image, rect)
@@ -187,24 +188,25 @@ class FacePipeline:
         fbox = Box(max(0, x0), max(0, y0), min(w, x1) - max(0, x0), min(h, y1) - max(0, y0))
         return Face(fbox, 0.0, WHOLE_IMAGE, landmarks, quality, parts, crop=chip)
 
-    def chip(self, image: np.ndarray, rect: tuple[int, int, int, int], shape: object, landmarks: np.ndarray) -> np.ndarray:
+    def chip(self, image: RGBImage, rect: Rect, shape: object, landmarks: Points) -> RGBImage:
         """The aligned chip the running embedder was trained on: dlib's 150 px chip, or the
         112 px five-point ArcFace template for ONNX embedders."""
         if self.five_points is not None:
             return arcface_chip(image, self.five_points.five_points(image, rect, landmarks))
         return self.aligner.chip(image, shape)
 
-    def _chip_shows_face(self, chip: np.ndarray) -> bool:
+    def _chip_shows_face(self, chip: RGBImage) -> bool:
         """An aligned chip of a real face is centred and upright: any face detector finds it.
         Noise, textures and cartoons fitted by the landmark predictor are refused here."""
         import cv2
 
-        big = cv2.resize(chip, (_CHECK_SIZE, _CHECK_SIZE), interpolation=cv2.INTER_LINEAR)
+        # cv2's stubs cannot say that resizing keeps the dtype: the enlarged chip is uint8 RGB too.
+        big = cast(RGBImage, cv2.resize(chip, (_CHECK_SIZE, _CHECK_SIZE), interpolation=cv2.INTER_LINEAR))
         return bool(self._chip_checker.detect(big))
 
     # -- whole images -----------------------------------------------------------------------
 
-    def analyze(self, image: np.ndarray, options: PipelineOptions = PipelineOptions()) -> list[Face]:
+    def analyze(self, image: RGBImage, options: PipelineOptions = PipelineOptions()) -> list[Face]:
         # dlib's bindings need C-contiguous uint8 RGB (slices and views are not).
         image = np.ascontiguousarray(image, dtype=np.uint8)
         if options.expect_single_face:
@@ -216,7 +218,11 @@ class FacePipeline:
             fitted = self.fit_whole_image(image)
             faces = [fitted] if fitted is not None else []
         if options.embed and faces:
-            vectors = self.embedder.embed([f.crop for f in faces])
+            chips: list[RGBImage] = []
+            for face in faces:
+                assert face.crop is not None  # align() and fit_whole_image() always cut the chip
+                chips.append(face.crop)
+            vectors = self.embedder.embed(chips)
             for face, vec in zip(faces, vectors):
                 face.embedding = vec
         if not options.keep_crops:

@@ -3,8 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, TypeAlias
 
 import numpy as np
+from numpy.typing import NDArray
+
+RGBImage: TypeAlias = NDArray[np.uint8]
+"""An RGB image or aligned face chip: height x width x 3, uint8."""
+
+Points: TypeAlias = NDArray[np.floating[Any]]
+"""Points in image pixels, one (x, y) row each (dlib's landmarks are float32, fitted ones float64)."""
+
+Vectors: TypeAlias = NDArray[np.float32]
+"""Face embeddings: one float32 row per face (or a single vector)."""
+
+Rect: TypeAlias = tuple[int, int, int, int]
+"""A dlib rectangle: (left, top, right, bottom) in image pixels."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +45,7 @@ class DetectedFace:
     box: Box
     score: float  # detector confidence in [0, 1]
     detector: str  # which detector found it ("blazeface-full", "dlib-hog", "whole-image", ...)
-    keypoints: np.ndarray | None = None  # detector keypoints (N x 2), image pixels, if any
+    keypoints: Points | None = None  # detector keypoints (N x 2), image pixels, if any
 
 
 @dataclass(slots=True)
@@ -41,11 +55,11 @@ class Face:
     box: Box
     score: float
     detector: str
-    landmarks: np.ndarray  # 5 x 2 dlib landmarks in image pixels
+    landmarks: Points  # 5 x 2 dlib landmarks in image pixels
     quality: float  # in [0, 1]: size, sharpness and pose combined
     quality_parts: dict[str, float] = field(default_factory=dict)
-    embedding: np.ndarray | None = None  # the embedder's float32 vector (see FaceEmbedder.vector_norm)
-    crop: np.ndarray | None = None  # aligned RGB face chip (uint8) of the size the embedder takes
+    embedding: Vectors | None = None  # the embedder's float32 vector (see FaceEmbedder.vector_norm)
+    crop: RGBImage | None = None  # aligned RGB face chip (uint8) of the size the embedder takes
 
 
 @dataclass(slots=True)

@@ -1,7 +1,8 @@
 """Performer-level matching of face embeddings against a gallery, with calibrated confidence."""
 
+from ..facedb.types import PerformerHit
 from .calibration import Calibration, load_default_calibration
-from .gallery import ArrayGallery, PerformerHit
+from .gallery import ArrayGallery
 from .matcher import Candidate, MatchParams, PerformerMatcher, match_features
 
 __all__ = [

@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from importlib import resources
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 FEATURES = ("distance", "margin", "cohort_z")
 
@@ -33,23 +35,27 @@ class Calibration:
     cohort_size: int = 10
     default_min_confidence: float = 0.5
     fitted_on: str = ""
-    metrics: dict = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
 
-    def probability(self, features: np.ndarray) -> np.ndarray:
+    def probability(self, features: ArrayLike) -> NDArray[np.float64]:
+        """P(correct) for each row of (distance, margin, cohort_z) features."""
         f = (np.atleast_2d(features) - np.asarray(self.mean)) / np.asarray(self.scale)
         z = f @ np.asarray(self.weights) + self.bias
-        return 1.0 / (1.0 + np.exp(-z))
+        p: NDArray[np.float64] = 1.0 / (1.0 + np.exp(-z))
+        return p
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> Calibration:
+    def from_dict(cls, data: dict[str, Any]) -> Calibration:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1e-3, iters: int = 50) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+def fit_logistic(
+    x: ArrayLike, y: ArrayLike, *, l2: float = 1e-3, iters: int = 50
+) -> tuple[NDArray[np.float64], float, NDArray[np.float64], NDArray[np.float64]]:
     """Plain IRLS logistic regression on standardised features: (weights, bias, mean, scale)."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)

@@ -7,14 +7,24 @@ contract from its vector index, so the matcher cannot tell them apart.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, TypeAlias
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ..facedb.types import PerformerHit
 
+FloatArray: TypeAlias = NDArray[np.floating[Any]]
+"""Face descriptors (one row each) or a single descriptor, float32 or float64."""
 
-def performer_centroids(vectors: np.ndarray, performer_ids: np.ndarray) -> dict[int, np.ndarray]:
+IdArray: TypeAlias = NDArray[np.integer[Any]]
+"""Performer ids, one per descriptor row."""
+
+
+def performer_centroids(vectors: FloatArray, performer_ids: IdArray) -> dict[int, FloatArray]:
     """Mean descriptor per performer: a template steadier than any single photo."""
-    out: dict[int, np.ndarray] = {}
+    out: dict[int, FloatArray] = {}
     order = np.argsort(performer_ids, kind="stable")
     ids, starts = np.unique(performer_ids[order], return_index=True)
     for pid, a, b in zip(ids.tolist(), starts, list(starts[1:]) + [len(order)]):
@@ -22,7 +32,7 @@ def performer_centroids(vectors: np.ndarray, performer_ids: np.ndarray) -> dict[
     return out
 
 
-def with_centroids(query: np.ndarray, hits: list[PerformerHit], centroids: dict[int, np.ndarray]) -> list[PerformerHit]:
+def with_centroids(query: FloatArray, hits: list[PerformerHit], centroids: Mapping[int, FloatArray]) -> list[PerformerHit]:
     """A performer's distance is the nearer of its nearest face and its centroid.
 
     With several photos of a performer, the centroid averages away pose and lighting and
@@ -38,23 +48,25 @@ def with_centroids(query: np.ndarray, hits: list[PerformerHit], centroids: dict[
 
 
 class ArrayGallery:
-    def __init__(self, vectors: np.ndarray, performer_ids: np.ndarray) -> None:
+    def __init__(self, vectors: ArrayLike, performer_ids: ArrayLike) -> None:
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self.performer_ids = np.asarray(performer_ids, dtype=np.int64)
-        self._sq = (self.vectors.astype(np.float64) ** 2).sum(axis=1)
+        self._sq: NDArray[np.float64] = (self.vectors.astype(np.float64) ** 2).sum(axis=1)
         ids, counts = np.unique(self.performer_ids, return_counts=True)
-        self.face_counts = dict(zip(ids.tolist(), counts.tolist()))
+        self.face_counts: dict[int, int] = dict(zip(ids.tolist(), counts.tolist()))
         self.centroids = performer_centroids(self.vectors, self.performer_ids)
 
     def __len__(self) -> int:
         return len(self.vectors)
 
-    def distances(self, queries: np.ndarray) -> np.ndarray:
+    def distances(self, queries: ArrayLike) -> NDArray[np.float64]:
+        """Euclidean distance from each query row to each gallery vector (queries x gallery)."""
         q = np.asarray(queries, dtype=np.float64)
         d2 = (q**2).sum(axis=1)[:, None] + self._sq[None, :] - 2.0 * q @ self.vectors.T.astype(np.float64)
-        return np.sqrt(np.maximum(d2, 0.0))
+        d: NDArray[np.float64] = np.sqrt(np.maximum(d2, 0.0))
+        return d
 
-    def search_performers(self, queries: np.ndarray, *, k_faces: int = 50, top_k: int = 5) -> list[list[PerformerHit]]:
+    def search_performers(self, queries: ArrayLike, *, k_faces: int = 50, top_k: int = 5) -> list[list[PerformerHit]]:
         n = len(self.vectors)
         queries = np.atleast_2d(queries)
         out: list[list[PerformerHit]] = []
@@ -71,7 +83,7 @@ class ArrayGallery:
         return out
 
 
-def group_hits(performer_ids: np.ndarray, distances: np.ndarray, face_counts: dict[int, int]) -> list[PerformerHit]:
+def group_hits(performer_ids: IdArray, distances: FloatArray, face_counts: Mapping[int, int]) -> list[PerformerHit]:
     """Nearest face hits grouped by performer, nearest performer first."""
     order = np.argsort(distances, kind="stable")
     grouped: dict[int, list[float]] = {}

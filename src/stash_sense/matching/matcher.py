@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
+from ..facedb.types import PerformerHit
 from .calibration import Calibration
-from .gallery import PerformerHit, with_centroids
+from .gallery import FloatArray, with_centroids
 
 
 class PerformerSearch(Protocol):
-    def search_performers(self, queries: np.ndarray, *, k_faces: int = 50, top_k: int = 5) -> list[list[PerformerHit]]: ...
+    """What the matcher searches: an :class:`~.gallery.ArrayGallery` or a face DB."""
+
+    def search_performers(self, queries: FloatArray, *, k_faces: int = 50, top_k: int = 5) -> list[list[PerformerHit]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +55,15 @@ def match_features(distances: list[float], index: int, cal: Calibration) -> tupl
 class PerformerMatcher:
     """Ranks performers for each query and decides which are accepted."""
 
-    def __init__(self, gallery: PerformerSearch, calibration: Calibration, centroids: dict[int, np.ndarray] | None = None) -> None:
+    def __init__(
+        self, gallery: PerformerSearch, calibration: Calibration, centroids: Mapping[int, FloatArray] | None = None
+    ) -> None:
         self.gallery = gallery
         self.calibration = calibration
-        self.centroids = centroids if centroids is not None else getattr(gallery, "centroids", None)
+        # An ArrayGallery carries its performers' centroids; a face DB's come from the caller.
+        self.centroids: Mapping[int, FloatArray] | None = centroids if centroids is not None else getattr(gallery, "centroids", None)
 
-    def match(self, queries: np.ndarray, params: MatchParams = MatchParams()) -> list[list[Candidate]]:
+    def match(self, queries: FloatArray, params: MatchParams = MatchParams()) -> list[list[Candidate]]:
         cal = self.calibration
         min_conf = cal.default_min_confidence if params.min_confidence is None else params.min_confidence
         depth = max(params.top_k, cal.cohort_size + 1)
