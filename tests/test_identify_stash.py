@@ -26,7 +26,7 @@ from stash_sense.facedb.build import build_from_folder
 from stash_sense.facedb.build_stash import build_from_stash
 from stash_sense.scenes.sources import FrameSourceError
 from stash_sense.stash import Scene, StashClient
-from stash_sense.stash.identities import StashPerformerFinder
+from stash_sense.app.resolution import IdentityResolver
 from stash_sense.stash.media import SceneMediaError, StashBridge, open_scene_frames
 
 FRAMES = "6"
@@ -107,35 +107,43 @@ def test_apply_on_another_stash_maps_by_stash_id(library: Path, db: Path) -> Non
         assert scene_performers(other, "2") == ["2", "3"]
 
 
-def test_performers_missing_from_stash_are_reported_not_created(library: Path, stash: str, tmp_path: Path) -> None:
-    # A DB built from labelled photos has only local names: nothing in Stash carries them.
+def test_folder_db_names_match_by_exact_name_and_nothing_is_created(library: Path, stash: str, tmp_path: Path) -> None:
+    # A DB built from labelled photos has only folder names ('local:gallery#<name>'): they name
+    # the Stash performer with exactly that name (as the API and the dashboard resolve them).
     folder_db = tmp_path / "folder-db"
     build_from_folder(library / "gallery", folder_db, progress=False)
     untag(stash, "2")
     count_before = gql(stash, "{ findPerformers(filter: {per_page: 1}) { count } }")["findPerformers"]["count"]
     result = identify(["--db", str(folder_db), "--stash", stash, "--scene-id", "2", "--api-key", KEY, "--num-frames", FRAMES, "--apply", "--json"])
-    applied = json.loads(result.stdout)["applied"]
-    assert sorted(applied["not_in_stash"]) == ["Hugh Jackman", "Kate Winslet"] and applied["added"] == []
-    assert scene_performers(stash, "2") == []
+    outcome = json.loads(result.stdout)
+    assert {(m["name"], m["via"]) for m in outcome["matches"]} == {("Hugh Jackman", "name"), ("Kate Winslet", "name")}
+    assert sorted(outcome["applied"]["added"]) == ["Hugh Jackman", "Kate Winslet"] and outcome["applied"]["not_in_stash"] == []
+    assert scene_performers(stash, "2") == ["2", "3"]
     assert gql(stash, "{ findPerformers(filter: {per_page: 1}) { count } }")["findPerformers"]["count"] == count_before
+    # The JSON carries the resolutions the API returns, keyed by candidate identity.
+    assert outcome["resolutions"]["local:gallery#Kate Winslet"]["performer"]["id"] == "2"
 
 
-async def _find(url: str, name: str, identities: list[str]) -> Any:
+async def _find(url: str, identities: list[str]) -> Any:
     async with StashClient(url, KEY) as client:
-        return await StashPerformerFinder(client).find(name, identities)
+        return await IdentityResolver(client).resolve_performer(identities[0], identities)
 
 
-def test_finder_uses_stash_ids_and_never_guesses(stash: str) -> None:
-    by_stashdb = asyncio.run(_find(stash, "Hugh Jackman", [f"{STASHDB}#{performer_stash_id(3)}"]))
-    assert (by_stashdb.performer_id, by_stashdb.via) == ("3", "stash_id")
+def test_resolver_uses_stash_ids_and_never_guesses(stash: str) -> None:
+    by_stashdb = asyncio.run(_find(stash, [f"{STASHDB}#{performer_stash_id(3)}"]))
+    assert (by_stashdb.performer.id, by_stashdb.via) == ("3", "stash_id")
     # The endpoint is compared in canonical form (case, trailing slash).
-    spelled = asyncio.run(_find(stash, "Hugh Jackman", [f"HTTPS://StashDB.org/graphql/#{performer_stash_id(3)}"]))
-    assert spelled.performer_id == "3"
-    unknown = asyncio.run(_find(stash, "Nobody", [f"{STASHDB}#00000000-0000-0000-0000-000000000000", "local:photos#Nobody"]))
-    assert not unknown.found and unknown.performer_id is None
+    spelled = asyncio.run(_find(stash, [f"HTTPS://StashDB.org/graphql/#{performer_stash_id(3)}"]))
+    assert spelled.performer.id == "3"
+    unknown = asyncio.run(_find(stash, [f"{STASHDB}#00000000-0000-0000-0000-000000000000", "local:photos#Nobody"]))
+    assert not unknown.found and unknown.performer is None
+    assert "no Stash performer linked to" in unknown.reason and "no Stash performer named 'Nobody'" in unknown.reason
     # A local id that no longer exists falls back to the stash-box id.
-    gone = asyncio.run(_find(stash, "Brad Pitt", [f"{stash}/graphql#999", f"{STASHDB}#{performer_stash_id(1)}"]))
-    assert (gone.performer_id, gone.via) == ("1", "stash_id")
+    gone = asyncio.run(_find(stash, [f"{stash}/graphql#999", f"{STASHDB}#{performer_stash_id(1)}"]))
+    assert (gone.performer.id, gone.via) == ("1", "stash_id")
+    # This Stash's own id names its performer directly, whatever stash-box links it has.
+    own = asyncio.run(_find(stash, [f"{stash}/graphql#2"]))
+    assert (own.performer.id, own.via, own.can_create) == ("2", "local", False)
 
 
 # -- media fallbacks and errors -------------------------------------------------------------------

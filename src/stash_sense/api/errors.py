@@ -112,7 +112,17 @@ def _field_errors(exc: RequestValidationError) -> list[FieldError]:
     return out
 
 
+# How a use case's refusal reads over HTTP (see stash_sense.app.errors.Kind).
+USE_CASE_STATUS = {"invalid": 400, "not_found": 404, "unprocessable": 422}
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    from stash_sense.app.errors import UseCaseError
+
+    @app.exception_handler(UseCaseError)
+    async def _use_case_error(_request: Request, exc: UseCaseError) -> JSONResponse:
+        return error_response(USE_CASE_STATUS[exc.kind], exc.error, exc.message)
+
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.error, exc.detail, exc.headers, exc.fields)

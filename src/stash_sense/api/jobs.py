@@ -21,9 +21,11 @@ from stash_sense.api.settings import Settings
 from stash_sense.api.stash_access import StashAccess
 from stash_sense.api.state import FaceDBState
 from stash_sense.api.work import WorkPool
+from stash_sense.app.stash_scene import identify_stash_scene
 from stash_sense.scenes.params import SceneParams
+from stash_sense.scenes.result import SceneIdentification
 from stash_sense.scenes.sources import FrameSourceError
-from stash_sense.stash import Priority, StashAuthError, StashError, StashNotFoundError, StashUnreachableError
+from stash_sense.stash import Priority, Scene, StashAuthError, StashError, StashNotFoundError, StashUnreachableError
 from stash_sense.userdb import FingerprintStore, JobRecord, JobStore, fingerprint_from_result
 
 log = logging.getLogger("stash_sense.api.jobs")
@@ -197,13 +199,19 @@ class FingerprintJobs:
         started = time.monotonic()
         version = self.face_db.current_version() or ""
         try:
-            scene = await client.find_scene(scene_id, priority=Priority.LOW)
-            # Opening the video costs Stash requests too: take one slot for it.
-            await client.limiter.acquire(Priority.LOW)
-            plan = plan_for_scene(self.stash, scene, kind="auto", timeout=self.settings.fetch_timeout_s)
+
+            async def run(scene: Scene, params: SceneParams) -> SceneIdentification:
+                # Opening the video costs Stash requests too: take one slot for it.
+                await client.limiter.acquire(Priority.LOW)
+                plan = plan_for_scene(self.stash, scene, kind="auto", timeout=self.settings.fetch_timeout_s)
+                async with self.face_db.lease() as recognizer:
+                    return await self.work.run(identify_scene, recognizer, plan, params, priority=Priority.LOW, what="fingerprint")
+
+            # The same use case as an interactive identification (tagged boost included), so a
+            # bulk fingerprint equals the one saved from the scene tab; nobody reads resolutions here.
             params = SceneParams(num_frames=job.num_frames, thumbnails=False)
-            async with self.face_db.lease() as recognizer:
-                result = await self.work.run(identify_scene, recognizer, plan, params, priority=Priority.LOW, what="fingerprint")
+            found = await identify_stash_scene(client, scene_id, params, run, resolve=False, priority=Priority.LOW)
+            result = found.result
         except StashNotFoundError as exc:
             self.store.save_failure(scene_id, version, f"not in Stash any more: {exc}", job_id=job.id, seconds=time.monotonic() - started)
             return "failed"

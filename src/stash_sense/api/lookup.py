@@ -1,33 +1,18 @@
-"""Finding scenes and performers in Stash for the dashboard, and creating a performer from its
-stash-box entry when Stash does not have it yet.
+"""Finding scenes and performers in Stash for the dashboard, and the request and response
+shapes of the identity and stash-box routes (the use cases are in ``stash_sense.app``).
 
-Everything goes through the sidecar's Stash client (and so its rate limiter); stash-box is
-reached with the key and rate budget configured in Stash for that endpoint, so the user keeps
-one place where stash-box keys live.
+Everything goes through the sidecar's Stash client (and so its rate limiter).
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from stash_sense.api.apply import resolve_identity
-from stash_sense.api.errors import ApiError, unprocessable
-from stash_sense.stash import (
-    Performer,
-    Priority,
-    Scene,
-    StashBoxClient,
-    StashClient,
-    StashError,
-    StashID,
-    StashNotFoundError,
-)
-from stash_sense.stash.models import StashBoxConfig, normalize_endpoint
+from stash_sense.app.resolution import Resolution
+from stash_sense.stash import Performer, Priority, Scene, StashClient, StashNotFoundError
 
 # A search box needs the first screenful, not the whole library.
 SEARCH_LIMIT = 20
-# Stash stores one portrait per performer; a few hundred pixels is what its UI shows.
-PORTRAIT_SIZE = 600
 
 
 class PerformerSummary(BaseModel):
@@ -61,15 +46,8 @@ class ResolveRequest(BaseModel):
     identities: list[str] = Field(min_length=1, max_length=100, description="Identities from an identification.")
 
 
-class ResolvedIdentity(BaseModel):
-    identity: str
-    performer: PerformerSummary | None = Field(description="The one Stash performer it names, if exactly one does.")
-    reason: str | None = Field(None, description="Why none was found.")
-    can_create: bool = Field(description="Stash lacks it and it is a stash-box identity: it can be created from stash-box.")
-
-
 class ResolveResponse(BaseModel):
-    results: list[ResolvedIdentity]
+    results: list[Resolution]
 
 
 class CreateFromStashBoxRequest(BaseModel):
@@ -130,74 +108,3 @@ async def search_performers(stash: StashClient, query: str) -> list[PerformerSum
         if len(found) >= SEARCH_LIMIT:
             break
     return found
-
-
-def _is_stashbox_identity(identity: str) -> bool:
-    return identity.partition("#")[0].startswith(("http://", "https://"))
-
-
-async def resolve(stash: StashClient, identity: str) -> ResolvedIdentity:
-    performer, why = await resolve_identity(stash, identity)
-    if performer is not None:
-        return ResolvedIdentity(identity=identity, performer=performer_summary(performer), can_create=False)
-    # Only "no such performer" can be fixed by creating one; an ambiguous match cannot.
-    missing = why is not None and why.startswith("no Stash performer")
-    return ResolvedIdentity(identity=identity, performer=None, reason=why, can_create=missing and _is_stashbox_identity(identity))
-
-
-async def _configured_box(stash: StashClient, endpoint: str) -> StashBoxConfig:
-    try:
-        wanted = normalize_endpoint(endpoint)
-    except ValueError as exc:
-        raise unprocessable(f"identity endpoint: {exc}", error="invalid_identity") from None
-    for box in await stash.stash_box_configs(priority=Priority.HIGH):
-        try:
-            if normalize_endpoint(box.endpoint) == wanted:
-                return box
-        except ValueError:
-            continue
-    raise unprocessable(
-        f"Stash has no stash-box configured for {endpoint}; add it in Stash (Settings > Metadata Providers)",
-        error="stashbox_not_configured",
-    )
-
-
-async def create_from_stashbox(stash: StashClient, identity: str) -> tuple[Performer, bool]:
-    """The Stash performer linked to ``identity``, created from its stash-box entry if needed."""
-    endpoint, sep, stash_id = identity.partition("#")
-    if not sep or not stash_id.strip() or not _is_stashbox_identity(identity):
-        raise unprocessable("identity must be '<stash-box GraphQL URL>#<stash_id>'", error="invalid_identity")
-    existing, _why = await resolve_identity(stash, identity)
-    if existing is not None:
-        return existing, False
-    config = await _configured_box(stash, endpoint)
-    if not config.api_key.get_secret_value():
-        raise unprocessable(
-            f"Stash has no API key for the stash-box {config.name or config.endpoint}; add it in Stash first",
-            error="stashbox_no_key",
-        )
-    box = StashBoxClient.from_config(config, timeout=30.0, retries=1)
-    try:
-        try:
-            entry = await box.find_performer(stash_id.strip(), priority=Priority.HIGH)
-        except StashNotFoundError:
-            raise ApiError(404, "not_found", f"performer {stash_id} not found on {config.name or config.endpoint}") from None
-        if entry.deleted or entry.merged_into_id:
-            raise unprocessable(
-                f"{entry.name} was deleted or merged on {config.name or config.endpoint}; link the performer it was merged into",
-                error="stashbox_performer_gone",
-            )
-        image: bytes | None = None
-        images = box.best_images(entry, limit=1)
-        if images:
-            try:
-                image = await box.fetch_image(images[0], size=PORTRAIT_SIZE, priority=Priority.HIGH)
-            except (StashError, ValueError):
-                image = None  # a performer without a portrait is still worth creating
-    finally:
-        await box.aclose()
-    performer = await stash.create_performer(
-        entry.name, disambiguation=entry.disambiguation, aliases=entry.aliases, image=image,
-        stash_ids=[StashID(endpoint=config.endpoint, stash_id=entry.id)], priority=Priority.HIGH,
-    )
-    return performer, True

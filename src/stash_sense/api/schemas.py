@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from stash_sense.app.resolution import Resolution
 from stash_sense.scenes.params import SceneParams
 from stash_sense.scenes.result import SceneIdentification
 from stash_sense.stash import RateLimiterMetrics
@@ -206,7 +207,7 @@ class SceneIdentifyRequest(BaseModel):
         "data_url", description="Person thumbnails as data URLs, as URLs to fetch from /identify/thumbnails, or none."
     )
     boost_tagged: bool = Field(
-        False, description="With scene_id: boost performers already tagged on the scene (unless params.tagged_performers is set)."
+        True, description="With scene_id: boost performers already tagged on the scene, as the CLI does (unless params.tagged_performers is set).",
     )
     save_fingerprint: bool = Field(True, description="With scene_id: save the scene's fingerprint.")
 
@@ -221,6 +222,9 @@ class SceneIdentifyResponse(BaseModel):
     scene_id: str | None
     fingerprint_saved: bool
     result: SceneIdentification
+    resolutions: dict[str, Resolution] | None = Field(
+        None, description="With scene_id: each candidate's performer_id -> the Stash performer it is, or why none and whether it can be created from stash-box.",
+    )
 
 
 class ApplyRequest(BaseModel):

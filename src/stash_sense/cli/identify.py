@@ -163,7 +163,8 @@ def _print_stash_outcome(outcome: StashSceneOutcome) -> None:
     _print_result(outcome.result)
     for match in outcome.matches:
         if match.stash_performer_id is None:
-            err_console.print(f"  [yellow]{match.name} is not in Stash[/] (identities: {', '.join(match.identities) or '-'})")
+            hint = " (can be created from stash-box: dashboard or plugin)" if match.can_create else ""
+            err_console.print(f"  [yellow]{match.name} is not in Stash[/]: {match.reason or '-'}{hint}")
         else:
             err_console.print(f"  {match.name} = Stash performer {match.stash_performer_id} ({match.stash_name}, via {match.via})")
     applied = outcome.applied
@@ -191,8 +192,10 @@ class StashMatch(BaseModel):
     identities: list[str]
     stash_performer_id: str | None = None
     stash_name: str | None = None
-    via: str | None = None  # "local" (this Stash's own id) or "stash_id" (a stash-box link)
+    via: str | None = None  # "local" (this Stash's own id), "stash_id" (a stash-box link) or "name" (a folder DB)
     ambiguous: list[str] = []  # other Stash performers carrying the same identity
+    reason: str | None = None  # why Stash has none
+    can_create: bool = False  # it can be created from a stash-box configured in Stash
 
 
 class StashApplied(BaseModel):
@@ -208,6 +211,7 @@ class StashSceneOutcome(BaseModel):
     title: str | None = None
     performers_before: list[str]  # Stash performer ids
     result: Any  # SceneIdentification (Any keeps this module free of heavy imports)
+    resolutions: dict[str, Any] = {}  # candidate identity -> app.resolution.Resolution, as the API returns them
     matches: list[StashMatch]
     applied: StashApplied | None = None
 
@@ -215,16 +219,20 @@ class StashSceneOutcome(BaseModel):
 def identify_stash_scene(
     recognizer: Recognizer, url: str, scene_id: str, *, api_key: str | None, params: SceneParams, apply: bool
 ) -> StashSceneOutcome:
-    """Fetch the scene, stream its media, identify, map to Stash performers, optionally tag.
+    """The application's Stash-scene use case (tagged boost, engine, resolutions) with frames
+    decoded here; ``--apply`` then adds the accepted performers Stash has.
 
     Every failure (Stash unreachable, wrong key, unknown scene, no media) ends the command with
     one clear line that never contains the API key.
     """
+    import asyncio
+
+    from ..app.errors import UseCaseError
+    from ..app.stash_scene import identify_stash_scene as identify_use_case
     from ..scenes.engine import SceneEngine
     from ..scenes.sources import FrameSourceError
     from ..stash.client import StashClient
     from ..stash.errors import StashError
-    from ..stash.identities import StashPerformerFinder
     from ..stash.media import StashBridge, open_scene_frames
     from ..stash.ratelimit import Priority
     from ..stash.redaction import Redactor
@@ -235,65 +243,53 @@ def identify_stash_scene(
     except (ValueError, TypeError) as exc:
         fail(scrub(str(exc)))
     with StashBridge() as bridge:
+
+        async def run(scene: Any, scene_params: SceneParams) -> SceneIdentification:
+            def decode_and_identify() -> SceneIdentification:
+                # Keyframes first, as for any other video: far fewer Range reads over the network.
+                with open_scene_frames(bridge, client, scene, priority=Priority.HIGH, video_mode="fast") as source:
+                    result = SceneEngine(recognizer).identify(source, scene_params)
+                result.source = f"Stash scene {scene.id}: {result.source}"
+                return result
+
+            return await asyncio.to_thread(decode_and_identify)
+
         try:
-            scene = bridge.run(client.find_scene(scene_id, priority=Priority.HIGH))
-            tagged = _tagged_identities(scene, client.graphql_url)
-            params = params.model_copy(update={"tagged_performers": sorted(set(params.tagged_performers) | tagged)})
-            # Keyframes first, as for any other video: far fewer Range reads over the network.
-            with open_scene_frames(bridge, client, scene, priority=Priority.HIGH, video_mode="fast") as source:
-                result = SceneEngine(recognizer).identify(source, params)
-            result.source = f"Stash scene {scene.id}: {result.source}"
-            finder = StashPerformerFinder(client, priority=Priority.HIGH)
-            matches = []
-            for performer in result.performers:
-                identities = [f"{i['endpoint']}#{i['stash_id']}" for i in performer.stash_ids]
-                found = bridge.run(finder.find(performer.name, identities))
-                matches.append(StashMatch(
-                    name=performer.name, performer_id=performer.performer_id, identities=identities,
-                    stash_performer_id=found.performer_id, stash_name=found.stash_name, via=found.via,
-                    ambiguous=list(found.ambiguous),
-                ))
-            before = [p.id for p in scene.performers]
-            applied = _apply(bridge, client, scene.id, before, matches) if apply else None
-        except StashError as exc:
-            fail(scrub(str(exc)))
-        except FrameSourceError as exc:
+            found = bridge.run(identify_use_case(client, scene_id, params, run, priority=Priority.HIGH))
+            matches = [_match(p, found.resolutions.get(p.performer_id)) for p in found.result.performers]
+            applied = _apply(bridge, client, found.scene_id, found.performers_before, matches) if apply else None
+        except (StashError, FrameSourceError, UseCaseError) as exc:
             fail(scrub(str(exc)))
         finally:
             bridge.run(client.aclose())
     return StashSceneOutcome(
-        stash_url=client.url, scene_id=scene.id, title=scene.title, performers_before=before, result=result,
-        matches=matches, applied=applied,
+        stash_url=client.url, scene_id=found.scene_id, title=found.title, performers_before=found.performers_before,
+        result=found.result, resolutions={k: v.model_dump() for k, v in found.resolutions.items()}, matches=matches, applied=applied,
     )
 
 
-def _tagged_identities(scene: Any, graphql_url: str) -> set[str]:
-    """Identity strings of the scene's current performers, as the face DB spells them, so the
-    engine can give already-tagged performers their small boost."""
-    from ..stash.models import normalize_endpoint
-
-    own = normalize_endpoint(graphql_url)
-    out: set[str] = set()
-    for performer in scene.performers:
-        out.add(f"{own}#{performer.id}")
-        for sid in performer.stash_ids:
-            try:
-                out.add(f"{normalize_endpoint(sid.endpoint)}#{sid.stash_id}")
-            except ValueError:
-                continue
-    return out
+def _match(performer: Any, resolution: Any) -> StashMatch:
+    identities = [f"{i['endpoint']}#{i['stash_id']}" for i in performer.stash_ids]
+    found = resolution.performer if resolution is not None else None
+    return StashMatch(
+        name=performer.name, performer_id=performer.performer_id, identities=identities,
+        stash_performer_id=found.id if found else None, stash_name=found.name if found else None,
+        via=resolution.via if resolution is not None else None, ambiguous=list(resolution.ambiguous) if resolution else [],
+        reason=None if found or resolution is None else resolution.reason,
+        can_create=bool(resolution and resolution.can_create),
+    )
 
 
 def _apply(bridge: Any, client: Any, scene_id: str, before: list[str], matches: list[StashMatch]) -> StashApplied:
     """Add the identified performers Stash has to the scene (bulkSceneUpdate ADD: nothing removed)."""
+    from ..app.performers import add_to_scene
     from ..stash.ratelimit import Priority
 
     new = [m for m in matches if m.stash_performer_id is not None and m.stash_performer_id not in before]
     after = list(before)
     if new:
         ids = list(dict.fromkeys(m.stash_performer_id for m in new if m.stash_performer_id))
-        updated = bridge.run(client.add_performers_to_scenes([scene_id], ids, priority=Priority.CRITICAL))
-        after = next((u.performer_ids for u in updated if u.id == scene_id), after)
+        after = bridge.run(add_to_scene(client, scene_id, ids, priority=Priority.CRITICAL)).scene_performer_ids
     return StashApplied(
         added=[m.name for m in new],
         already_tagged=[m.name for m in matches if m.stash_performer_id is not None and m.stash_performer_id in before],

@@ -62,13 +62,8 @@ async function identify() {
     const frames = Number($("scene-frames").value);
     const data = await post("/identify/scene", { scene_id: scene.id, thumbnail_format: "data_url", params: { num_frames: frames } });
     const result = data.result;
-    const identities = new Set();
-    for (const person of result.persons) for (const c of person.candidates) identities.add(c.performer_id);
-    resolved = new Map();
-    if (identities.size) {
-      const answer = await post("/stash/resolve", { identities: [...identities] });
-      for (const r of answer.results) resolved.set(r.identity, r);
-    }
+    // Who each candidate is in Stash comes resolved with the identification: shown, never re-decided here.
+    resolved = new Map(Object.entries(data.resolutions || {}));
     render(result);
     const t = result.totals;
     state.textContent = `${result.persons.length} people in ${t.frames_analysed} frames (${t.faces_detected} faces) from ${result.source_kind}; ${result.performers.length} identified.`;
@@ -208,7 +203,9 @@ async function add(row) {
 async function create(row) {
   if (!row.choice || row.state !== "pending") return;
   try {
-    const answer = await post("/stash/performers/from-stashbox", { confirm: true, identity: row.choice.performer_id, scene_id: scene.id });
+    const r = resolved.get(row.choice.performer_id);
+    const identity = (r && r.create_identity) || row.choice.performer_id;
+    const answer = await post("/stash/performers/from-stashbox", { confirm: true, identity, scene_id: scene.id });
     resolved.set(row.choice.performer_id, { identity: row.choice.performer_id, performer: answer.performer, can_create: false, reason: null });
     onScene = new Set(answer.scene_performer_ids);
     row.state = "created";

@@ -7,14 +7,14 @@ import logging
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import Response
 
-from stash_sense.api.apply import resolve_all
 from stash_sense.api.deps import Sidecar, get_sidecar
-from stash_sense.api.errors import COMMON_ERRORS, ApiError, bad_request, error_responses, not_found, unprocessable, upstream
+from stash_sense.api.errors import COMMON_ERRORS, bad_request, error_responses, not_found, unprocessable, upstream
 from stash_sense.api.identification import identify_scene
 from stash_sense.api.media import data_url_bytes
 from stash_sense.api.scene_sources import SourcePlan, plan_for_request, plan_for_scene
 from stash_sense.api.schemas import (
     STASH_ID_PATTERN,
+    AppliedPerformer,
     ApplyRequest,
     ApplyResponse,
     SceneIdentifyRequest,
@@ -22,9 +22,12 @@ from stash_sense.api.schemas import (
 )
 from stash_sense.api.stash_access import stash_error
 from stash_sense.api.url_guard import UrlGuard
+from stash_sense.app.performers import add_to_scene
+from stash_sense.app.stash_scene import StashSceneIdentification, identify_stash_scene
+from stash_sense.scenes.params import SceneParams
 from stash_sense.scenes.result import SceneIdentification
 from stash_sense.scenes.sources import FrameSourceError
-from stash_sense.stash import Priority, StashError
+from stash_sense.stash import Priority, Scene, StashError
 from stash_sense.userdb import fingerprint_from_result
 
 log = logging.getLogger("stash_sense.api")
@@ -54,51 +57,67 @@ def _externalise_thumbnails(result: SceneIdentification, sidecar: Sidecar) -> No
 )
 async def identify_scene_route(body: SceneIdentifyRequest, sidecar: Sidecar = Depends(get_sidecar)) -> SceneIdentifyResponse:
     """Frames come from a Stash scene (``scene_id``: stream, else sprites, else screenshot) or
-    from ``url``. Every engine parameter can be set in ``params``. A Stash scene's fingerprint
-    is saved unless ``save_fingerprint`` is false."""
+    from ``url``. Every engine parameter can be set in ``params``. For a Stash scene, performers
+    already on it get the small tagged boost (``boost_tagged``), every candidate comes back
+    resolved in Stash (``resolutions``), and the fingerprint is saved unless
+    ``save_fingerprint`` is false."""
     params = body.params
     if body.thumbnail_format == "none" and params.thumbnails:
         params = params.model_copy(update={"thumbnails": False})
-    settings = sidecar.settings
-    plan: SourcePlan
     if body.scene_id is not None:
-        stash = sidecar.stash.require()
-        try:
-            scene = await stash.find_scene(body.scene_id, priority=Priority.HIGH)
-        except StashError as exc:
-            raise stash_error(exc, f"reading scene {body.scene_id}") from None
-        if body.boost_tagged and not params.tagged_performers:
-            tagged = [str(sid.identity) for p in scene.performers for sid in p.stash_ids]
-            params = params.model_copy(update={"tagged_performers": tagged})
-        plan = plan_for_scene(sidecar.stash, scene, kind=body.source, timeout=settings.fetch_timeout_s, video_mode=body.video_mode)
-        if not any((plan.video, plan.sprite_vtt, plan.screenshot)):
-            raise unprocessable(f"scene {body.scene_id} has no stream, sprite or screenshot in Stash", error="no_frames")
-        await stash.limiter.acquire(Priority.HIGH)  # opening Stash's video is a Stash request too
+        found = await _identify_stash_scene(body, params, sidecar)
+        result, resolutions = found.result, found.resolutions
     else:
-        guard = UrlGuard.from_settings(settings)
-        for name, spec in (("url", body.url), ("sprite_vtt", body.sprite_vtt), ("sprite_image", body.sprite_image),
-                           ("screenshot", body.screenshot)):
-            if spec and "://" in spec and spec.split("://", 1)[0].lower() in ("http", "https"):
-                await guard.check(spec, name)
-        plan = plan_for_request(
-            sidecar.stash, url=body.url or "", sprite_vtt=body.sprite_vtt, sprite_image=body.sprite_image,
-            screenshot=body.screenshot, kind=body.source, roots=settings.media_roots, timeout=settings.fetch_timeout_s,
-            video_mode=body.video_mode,
-        )
-    try:
-        async with sidecar.face_db.lease() as recognizer:
-            result = await sidecar.work.run(identify_scene, recognizer, plan, params, priority=Priority.HIGH, what="scene identification")
-    except FrameSourceError as exc:
-        if body.scene_id is not None:
-            raise upstream(f"no usable frames from Stash for scene {body.scene_id}: {exc}", error="stash_media") from None
-        raise unprocessable(f"no usable frames: {exc}", error="no_frames") from None
+        result, resolutions = await _identify_url(body, params, sidecar), None
     saved = False
     if body.scene_id is not None and body.save_fingerprint:
         sidecar.fingerprints.save(fingerprint_from_result(body.scene_id, result))
         saved = True
     if body.thumbnail_format == "url":
         _externalise_thumbnails(result, sidecar)
-    return SceneIdentifyResponse(scene_id=body.scene_id, fingerprint_saved=saved, result=result)
+    return SceneIdentifyResponse(scene_id=body.scene_id, fingerprint_saved=saved, result=result, resolutions=resolutions)
+
+
+async def _identify_stash_scene(body: SceneIdentifyRequest, params: SceneParams, sidecar: Sidecar) -> StashSceneIdentification:
+    """The application's Stash-scene use case, with frames decoded in the sidecar's worker pool."""
+    assert body.scene_id is not None
+    stash = sidecar.stash.require()
+
+    async def run(scene: Scene, scene_params: SceneParams) -> SceneIdentification:
+        plan = plan_for_scene(sidecar.stash, scene, kind=body.source, timeout=sidecar.settings.fetch_timeout_s, video_mode=body.video_mode)
+        if not any((plan.video, plan.sprite_vtt, plan.screenshot)):
+            raise unprocessable(f"scene {body.scene_id} has no stream, sprite or screenshot in Stash", error="no_frames")
+        await stash.limiter.acquire(Priority.HIGH)  # opening Stash's video is a Stash request too
+        async with sidecar.face_db.lease() as recognizer:
+            return await sidecar.work.run(identify_scene, recognizer, plan, scene_params, priority=Priority.HIGH, what="scene identification")
+
+    try:
+        return await identify_stash_scene(stash, body.scene_id, params, run, boost_tagged=body.boost_tagged, priority=Priority.HIGH)
+    except StashError as exc:
+        raise stash_error(exc, f"identifying scene {body.scene_id}") from None
+    except FrameSourceError as exc:
+        raise upstream(f"no usable frames from Stash for scene {body.scene_id}: {exc}", error="stash_media") from None
+
+
+async def _identify_url(body: SceneIdentifyRequest, params: SceneParams, sidecar: Sidecar) -> SceneIdentification:
+    settings = sidecar.settings
+    guard = UrlGuard.from_settings(settings)
+    # Fail fast with a clear message; the plan's fetches are guarded again, connection by
+    # connection and redirect by redirect, so a second DNS answer cannot get past this.
+    for name, spec in (("url", body.url), ("sprite_vtt", body.sprite_vtt), ("sprite_image", body.sprite_image),
+                       ("screenshot", body.screenshot)):
+        if spec and "://" in spec and spec.split("://", 1)[0].lower() in ("http", "https"):
+            await guard.check(spec, name)
+    plan: SourcePlan = plan_for_request(
+        sidecar.stash, url=body.url or "", sprite_vtt=body.sprite_vtt, sprite_image=body.sprite_image,
+        screenshot=body.screenshot, kind=body.source, roots=settings.media_roots, timeout=settings.fetch_timeout_s,
+        video_mode=body.video_mode, guard=guard,
+    )
+    try:
+        async with sidecar.face_db.lease() as recognizer:
+            return await sidecar.work.run(identify_scene, recognizer, plan, params, priority=Priority.HIGH, what="scene identification")
+    except FrameSourceError as exc:
+        raise unprocessable(f"no usable frames: {exc}", error="no_frames") from None
 
 
 @router.get(
@@ -124,17 +143,13 @@ async def apply_to_scene(
     resolves to exactly one Stash performer."""
     if not body.confirm:
         raise bad_request("set confirm: true to change the scene in Stash", error="confirmation_required")
-    if not body.performer_ids and not body.identities:
-        raise unprocessable("name at least one performer (performer_ids or identities)", error="nothing_to_apply")
     stash = sidecar.stash.require()
     try:
-        await stash.find_scene(scene_id, priority=Priority.CRITICAL)
-        chosen = await resolve_all(stash, body.performer_ids, body.identities)
-        updated = await stash.add_performers_to_scenes([scene_id], [p.performer_id for p in chosen], priority=Priority.CRITICAL)
-    except ApiError:
-        raise
+        update = await add_to_scene(stash, scene_id, body.performer_ids, body.identities, priority=Priority.CRITICAL)
     except StashError as exc:
         raise stash_error(exc, f"updating scene {scene_id}") from None
-    after = next((u.performer_ids for u in updated if u.id == scene_id), [])
-    log.info("scene %s: added performers %s", scene_id, ", ".join(p.performer_id for p in chosen))
-    return ApplyResponse(scene_id=scene_id, added=chosen, scene_performer_ids=after)
+    log.info("scene %s: added performers %s", scene_id, ", ".join(p.performer_id for p in update.added))
+    return ApplyResponse(
+        scene_id=update.scene_id, added=[AppliedPerformer(**p.model_dump()) for p in update.added],
+        scene_performer_ids=update.scene_performer_ids,
+    )

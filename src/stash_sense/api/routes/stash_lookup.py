@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from stash_sense.api.deps import Sidecar, get_sidecar
-from stash_sense.api.errors import COMMON_ERRORS, ApiError, bad_request, error_responses
+from stash_sense.api.errors import COMMON_ERRORS, bad_request, error_responses
 from stash_sense.api.lookup import (
     CreateFromStashBoxRequest,
     CreateFromStashBoxResponse,
@@ -18,14 +18,14 @@ from stash_sense.api.lookup import (
     ResolveRequest,
     ResolveResponse,
     SceneSearchResponse,
-    create_from_stashbox,
     performer_summary,
-    resolve,
     search_performers,
     search_scenes,
 )
 from stash_sense.api.schemas import StashStatus
 from stash_sense.api.stash_access import stash_error
+from stash_sense.app.performers import create_from_stashbox
+from stash_sense.app.resolution import IdentityResolver
 from stash_sense.stash import Priority, StashError
 
 log = logging.getLogger("stash_sense.api")
@@ -60,11 +60,14 @@ async def find_performers(q: str = Query("", max_length=200), sidecar: Sidecar =
 
 @router.post("/resolve", response_model=ResolveResponse, summary="Which Stash performer each identity names", responses=error_responses(502, 503))
 async def resolve_identities(body: ResolveRequest, sidecar: Sidecar = Depends(get_sidecar)) -> ResolveResponse:
-    """For each identity from an identification: the one Stash performer it names (by stash ID,
-    or by exact name for a local face DB), else why not and whether it can be created from stash-box."""
+    """For each identity from an identification: the one Stash performer it names (this Stash's
+    own id, a stash-box link, or the exact name for a folder DB), else why not and whether it
+    can be created from a stash-box configured in Stash. A scene identification already carries
+    these for its candidates (``resolutions``)."""
     stash = sidecar.stash.require()
+    resolver = IdentityResolver(stash, priority=Priority.HIGH)
     try:
-        results = [await resolve(stash, identity) for identity in dict.fromkeys(body.identities)]
+        results = [await resolver.resolve(identity) for identity in dict.fromkeys(body.identities)]
     except StashError as exc:
         raise stash_error(exc, "looking up performers") from None
     return ResolveResponse(results=results)
@@ -89,8 +92,6 @@ async def performer_from_stashbox(body: CreateFromStashBoxRequest, sidecar: Side
         if body.scene_id is not None:
             updated = await stash.add_performers_to_scenes([body.scene_id], [performer.id], priority=Priority.CRITICAL)
             after = next((u.performer_ids for u in updated if u.id == body.scene_id), [])
-    except ApiError:
-        raise
     except StashError as exc:
         raise stash_error(exc, "creating the performer") from None
     if created:

@@ -53,7 +53,7 @@ class LibraryPerformer(_Model):
 
     id: str
     name: str
-    stash_id: str
+    stash_id: str | None = None  # None: no stash-box link (a performer only this Stash knows)
     images: list[str]  # gallery photos ("performer images"): what the face DB is built from
     heldout_images: list[str] = Field(default_factory=list)  # never in the gallery
     distractor: bool = False  # an extra gallery identity that never appears in a scene
