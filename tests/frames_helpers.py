@@ -302,7 +302,7 @@ def cached_video(factory: pytest.TempPathFactory, name: str, *args: object, **kw
 
 def make_sprite_pair(video: Path, folder: Path, scene_hash: str) -> tuple[Path, Path]:
     """Stash-named sprite sheet and VTT (``<hash>_sprite.jpg``, ``<hash>_thumbs.vtt``) for ``video``."""
-    from stash_sense.scenes.sources import make_sprite_sheet
+    from stash_sense.media import make_sprite_sheet
 
     sheet = make_sprite_sheet(video, folder / f"{scene_hash}_sprite.jpg", folder / f"{scene_hash}_thumbs.vtt")
     return sheet.image_path, sheet.vtt_path

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from benchmark_helpers import API_KEY, NUM_FRAMES, build_db, cli_env, copy_gallery, render_small_library
 from stash_sense.benchmark.models import BenchmarkParams, BenchmarkState
-from stash_sense.benchmark.report import OUTPUT_NAMES
+from stash_sense.benchmark.outputs import OUTPUT_NAMES
 from stash_sense.cli import app as cli_app
 from stash_sense.devtools.emulator import create_app, run_in_thread
 

@@ -109,10 +109,10 @@ def test_params_label_and_engine_params() -> None:
 
 def test_baseline_follows_the_embedders_scene_defaults() -> None:
     from stash_sense.benchmark.runner import engine_baseline
-    from stash_sense.scenes.params import SCENE_MAX_DISTANCE
+    from stash_sense.faces.catalog import scene_ceilings
 
     # A face DB's embedder decides the engine's distance ceiling, and the baseline round with it.
-    for embedder, ceiling in SCENE_MAX_DISTANCE.items():
+    for embedder, ceiling in scene_ceilings().items():
         assert engine_baseline(embedder).max_distance == ceiling == SceneParams().for_embedder(embedder).max_distance
         assert engine_baseline(embedder).changed_from(BenchmarkParams()) == {"max_distance": ceiling}
     assert engine_baseline("dlib-resnet-v1") == BenchmarkParams()
@@ -278,7 +278,7 @@ DB_STATS = {"performers": 4, "faces": 9, "one_face": 1, "one_face_share": 0.25, 
 def test_outputs_of_an_interrupted_run(tmp_path) -> None:
     from html.parser import HTMLParser
 
-    from stash_sense.benchmark.report import OUTPUT_NAMES, write_outputs
+    from stash_sense.benchmark.outputs import OUTPUT_NAMES, write_outputs
 
     # Interrupted before any scene finished.
     (tmp_path / "empty").mkdir()

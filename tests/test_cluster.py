@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stash_sense.scenes.cluster import cluster_faces
+from stash_sense.faces.cluster import cluster_faces
 
 
 def test_clusters_persons_across_frames_and_never_merges_faces_of_one_frame() -> None:

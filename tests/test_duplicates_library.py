@@ -132,8 +132,10 @@ def test_delete_files_and_merges_are_applied(planted: Path, stash: str) -> None:
     assert gone["data"]["findPerformer"] is None
 
 
-def test_eval_duplicates_on_the_tiny_library(planted: Path) -> None:
-    report = evaluate_duplicates(planted)
+def test_eval_duplicates_on_the_tiny_library(planted: Path, stash: str) -> None:
+    truth = load_library(planted).duplicates
+    assert truth is not None
+    report = evaluate_duplicates(stash, truth, api_key=KEY, library=str(planted))
     assert report.performers.recall == 1.0 and report.performers.precision == 1.0
     assert report.files.recall == 1.0 and report.files.precision == 1.0
     assert report.scenes.precision == 1.0 and report.lookalikes_raised == 0

@@ -607,7 +607,7 @@ def test_sprite_sheet_and_vtt_match_stash_format(stash: str, library: Path) -> N
 
 
 def test_project_sprite_reader_reads_the_emulator_sprites(stash: str) -> None:
-    sources = pytest.importorskip("stash_sense.scenes.sources", reason="the scene frame sources are not part of this build")
+    sources = pytest.importorskip("stash_sense.media", reason="the scene frame sources are not part of this build")
     vtt_url = gql(stash, '{ findScene(id: "2") { paths { vtt } } }')["findScene"]["paths"]["vtt"]
     cues = sources.parse_sprite_vtt(get(vtt_url).text)
     assert len(cues) == 81 and sum(1 for cue in cues if cue.x == 0) == 9

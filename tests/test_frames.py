@@ -19,7 +19,7 @@ from frames_helpers import (
 )
 from PIL import Image
 
-from stash_sense.scenes.sources import (
+from stash_sense.media import (
     Frame,
     FrameSource,
     FrameSourceError,

@@ -18,7 +18,7 @@ from frames_helpers import (
 )
 from PIL import Image
 
-from stash_sense.scenes.sources import (
+from stash_sense.media import (
     FrameSourceError,
     ImageFrameSource,
     SpriteFrameSource,

@@ -24,7 +24,7 @@ from stash_sense.cli import app
 from stash_sense.devtools.emulator import create_app, run_in_thread
 from stash_sense.facedb.build import build_from_folder
 from stash_sense.facedb.build_stash import build_from_stash
-from stash_sense.scenes.sources import FrameSourceError
+from stash_sense.media import FrameSourceError
 from stash_sense.stash import Scene, StashClient
 from stash_sense.app.resolution import IdentityResolver
 from stash_sense.stash.media import SceneMediaError, StashBridge, open_scene_frames

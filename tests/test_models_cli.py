@@ -21,10 +21,10 @@ from typer.testing import CliRunner
 
 from stash_sense.cli import app
 from stash_sense.config import shared_dir
-from stash_sense.faces.catalog import CATALOG
+from stash_sense.faces.catalog import INSTALLABLE
 
 NAME = "edgeface-xxs"  # the smaller file: quicker to copy and hash
-ENTRY = CATALOG[NAME]
+ENTRY = INSTALLABLE[NAME]
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +124,7 @@ def test_list_shows_catalog_and_nothing_installed(models_dir: Path) -> None:
     assert code == 0
     data = json.loads(out)
     assert data["models_dir"] == str(models_dir)
-    assert {m["name"] for m in data["models"]} == set(CATALOG)
+    assert {m["name"] for m in data["models"]} == set(INSTALLABLE)
     assert not any(m["installed"] for m in data["models"])
     assert data["default_embedder"] == "dlib-resnet-v1"  # nothing installed: dlib stays the default
 

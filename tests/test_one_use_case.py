@@ -22,6 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from api_helpers import app_process
+from browser_helpers import chromium_executable, run_node_script, sidecar_process
 from build_stash_helpers import library, one_worker  # noqa: F401 - module fixtures
 from build_stash_helpers import KEY
 from plugin_helpers import BACKEND, PLUGIN_DIR, PLUGIN_ID, gql_data, stash_stdin
@@ -35,10 +36,7 @@ SIDECAR_KEY = "sidecar-key-for-one-use-case"
 
 @pytest.fixture(scope="module")
 def world(library: Path, one_worker: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:  # noqa: F811
-    from stash_sense.api.settings import load_settings
     from stash_sense.facedb.build_stash import build_from_stash
-
-    from api_helpers import running_sidecar
 
     work = tmp_path_factory.mktemp("one-use-case")
     # Kate Winslet without a stash-box link (the library's performers otherwise all have one).
@@ -58,7 +56,8 @@ def world(library: Path, one_worker: None, tmp_path_factory: pytest.TempPathFact
         build_from_stash(stash_url, db, api_key=KEY, progress=False)
         env = {"STASH_SENSE_DATA_DIR": str(work / "data"), "STASH_SENSE_FACE_DB": str(db), "STASH_SENSE_DB_WATCH_INTERVAL": "0",
                "STASH_URL": stash_url, "STASH_API_KEY": KEY, "STASH_SENSE_API_KEY": SIDECAR_KEY}
-        with running_sidecar(load_settings(env=env)) as (sidecar_url, _app):
+        # The sidecar in a child process too: the browser test below drives it.
+        with sidecar_process(env, name="one-use-case-sidecar") as sidecar_url:
             gql_data(stash_url, 'mutation($input: Map!) { configurePlugin(plugin_id: "stash-sense", input: $input) }',
                      {"input": {"sidecarUrl": sidecar_url, "sidecarApiKey": SIDECAR_KEY}}, key=KEY)
             yield {"stash": stash_url, "sidecar": sidecar_url, "db": db}
@@ -117,6 +116,20 @@ def test_cli_api_and_plugin_identify_a_scene_alike(world: dict[str, Any]) -> Non
     hugh_row = next(c for c in shape["performers"] if c[0] == hugh)
     kate_row = next(c for c in shape["performers"] if c[0] == kate)
     assert hugh_row[4] > hugh_row[3] and kate_row[4] == kate_row[3]  # score = confidence + boost only when tagged
+
+
+def test_dashboard_and_plugin_offer_add_for_the_performer_without_a_stashbox_link(world: dict[str, Any]) -> None:
+    if chromium_executable() is None:
+        pytest.skip("chromium not found (apt-get install chromium, or set STASH_SENSE_CHROMIUM)")
+    result = run_node_script("own_identity_rows", {"BASE_URL": world["sidecar"], "SIDECAR_KEY": SIDECAR_KEY, "STASH_URL": world["stash"],
+                                                   "STASH_KEY": KEY, "SCENE_ID": SCENE}, timeout=420)
+    for route in ("dashboard", "plugin"):
+        assert result[route]["errors"] == [], (route, result[route]["errors"])
+        kate = next(r for r in result[route]["rows"] if r["best"] == "Kate Winslet")
+        assert any(b.startswith("Add") for b in kate["buttons"]), (route, kate)
+        assert not any("Create" in b for b in kate["buttons"]), (route, kate)
+    plugin_kate = next(r for r in result["plugin"]["rows"] if r["best"] == "Kate Winslet")
+    assert "Add Kate Winslet to scene" in plugin_kate["buttons"]
 
 
 def test_cli_apply_adds_the_performer_without_a_stashbox_link(world: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from conftest import link_gallery
 from stash_sense.config import shared_dir
 from stash_sense.faces.align import ARCFACE_SIZE, ARCFACE_TEMPLATE, arcface_chip, similarity_transform
-from stash_sense.faces.catalog import CATALOG
+from stash_sense.faces.catalog import INSTALLABLE
 
 GALLERY = {"Brad Pitt": 3, "Angelina Jolie": 3, "Tom Hanks": 3, "Megan Fox": 3}
 
@@ -34,14 +34,14 @@ def installed_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
 
     env = os.environ.get("STASH_SENSE_MODEL_SOURCE")
     source = Path(env) if env else shared_dir() / "models"
-    if not all((source / e.file).is_file() for e in CATALOG.values()):
+    if not all((source / e.file).is_file() for e in INSTALLABLE.values()):
         pytest.skip(f"EdgeFace model files not found in {source} (set STASH_SENSE_MODEL_SOURCE)")
     target = tmp_path_factory.mktemp("models")
     saved = {k: os.environ.get(k) for k in ("STASH_SENSE_MODELS_DIR", "STASH_SENSE_EMBEDDER")}
     os.environ["STASH_SENSE_MODELS_DIR"] = str(target)
     os.environ.pop("STASH_SENSE_EMBEDDER", None)
     try:
-        for name in CATALOG:
+        for name in INSTALLABLE:
             install_model(name, accept_licence=True, source=str(source))
         yield target
     finally:
@@ -76,8 +76,8 @@ def test_arcface_chip_puts_the_points_on_the_template() -> None:
 
 
 def test_not_installed_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from stash_sense.config import embedder_name
-    from stash_sense.faces.embed import create_embedder
+    from stash_sense.faces.catalog import embedder_name
+    from stash_sense.faces.embedders import create_embedder
     from stash_sense.faces.models import ModelLoadError
 
     monkeypatch.setenv("STASH_SENSE_MODELS_DIR", str(tmp_path))
@@ -88,14 +88,14 @@ def test_not_installed_says_how_to_install(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_default_is_edgeface_once_installed(installed_models: Path) -> None:
-    from stash_sense.config import embedder_name
+    from stash_sense.faces.catalog import embedder_name
 
     assert embedder_name() == "edgeface-xs"
 
 
 def test_embeddings_on_real_faces(installed_models: Path, facedata: Path) -> None:
-    from stash_sense.faces.embed import create_embedder
     from stash_sense.faces.embed_onnx import DISTANCE_SCALE
+    from stash_sense.faces.embedders import create_embedder
     from stash_sense.faces.pipeline import FacePipeline, PipelineOptions
 
     pipe = FacePipeline(embedder=create_embedder("edgeface-xs"))
@@ -131,7 +131,7 @@ def test_embeddings_on_real_faces(installed_models: Path, facedata: Path) -> Non
 
 
 def test_worker_pool_runs_edgeface(installed_models: Path, facedata: Path) -> None:
-    from stash_sense.faces.embed import create_embedder
+    from stash_sense.faces.embedders import create_embedder
     from stash_sense.faces.parallel import FaceWorkerPool
     from stash_sense.faces.pipeline import FacePipeline, PipelineOptions
 
@@ -147,7 +147,7 @@ def test_worker_pool_runs_edgeface(installed_models: Path, facedata: Path) -> No
 
 
 def test_bad_provider_is_a_clear_error(installed_models: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from stash_sense.faces.embed import create_embedder
+    from stash_sense.faces.embedders import create_embedder
     from stash_sense.faces.models import ModelLoadError
 
     monkeypatch.setenv("STASH_SENSE_ONNX_PROVIDERS", "NoSuchExecutionProvider,CPUExecutionProvider")
@@ -208,7 +208,7 @@ def test_demo_uses_the_best_model_it_can_install(tmp_path: Path, monkeypatch: py
 
     env = os.environ.get("STASH_SENSE_MODEL_SOURCE")
     source = Path(env) if env else shared_dir() / "models"
-    if not (source / CATALOG["edgeface-xs"].file).is_file():
+    if not (source / INSTALLABLE["edgeface-xs"].file).is_file():
         pytest.skip(f"EdgeFace model files not found in {source} (set STASH_SENSE_MODEL_SOURCE)")
     monkeypatch.setenv("STASH_SENSE_MODELS_DIR", str(tmp_path / "user-models"))  # restored afterwards
     # A URL source is never fetched from: the demo falls back to dlib.
@@ -218,7 +218,7 @@ def test_demo_uses_the_best_model_it_can_install(tmp_path: Path, monkeypatch: py
     # A local folder holding the model: installed into the demo's own output, not the user's folder.
     monkeypatch.setenv("STASH_SENSE_MODEL_SOURCE", str(source))
     assert choose_embedder(tmp_path / "demo2") == "edgeface-xs"
-    assert (tmp_path / "demo2" / "models" / CATALOG["edgeface-xs"].file).is_file()
+    assert (tmp_path / "demo2" / "models" / INSTALLABLE["edgeface-xs"].file).is_file()
     assert not (tmp_path / "user-models").exists()
 
 

@@ -17,8 +17,9 @@ from stash_sense.evaluation.scene_eval import evaluate_scenes
 from stash_sense.facedb.build import build_from_folder
 from stash_sense.recognition import Recognizer
 from stash_sense.scenes.engine import SceneEngine
-from stash_sense.scenes.params import SCENE_MAX_DISTANCE, SceneParams
-from stash_sense.scenes.sources import VideoFrameSource
+from stash_sense.faces.catalog import scene_ceilings
+from stash_sense.scenes.params import SceneParams
+from stash_sense.media import VideoFrameSource
 
 ACTORS = {"Brad Pitt": 30, "Angelina Jolie": 30, "Will Smith": 30, "Megan Fox": 30, "Tom Hanks": 30, "Kate Winslet": 30}
 
@@ -52,7 +53,7 @@ def test_result_carries_persons_diagnostics_and_timings(mini_library: tuple[Path
         result = engine.identify(source, SceneParams(num_frames=30))
     assert result.totals.frames_analysed == 30
     # The result reports the distance ceiling it used: the embedder's scene ceiling, or 0.6.
-    assert result.params.max_distance == SCENE_MAX_DISTANCE.get(engine.recognizer.pipeline.embedder.model_name, 0.6)
+    assert result.params.max_distance == scene_ceilings().get(engine.recognizer.pipeline.embedder.model_name, 0.6)
     assert result.totals.faces_after_filter > 0 and result.totals.persons_clustered >= len(scene.performers)
     assert {"decode", "detect", "align", "embed_wait", "cluster", "match", "total"} <= set(result.timings)
     assert all(p.thumbnail and p.thumbnail.startswith("data:image/jpeg;base64,") for p in result.persons)
@@ -70,7 +71,7 @@ def test_result_carries_persons_diagnostics_and_timings(mini_library: tuple[Path
 
 def test_scene_distance_ceiling_per_embedder() -> None:
     # Left unset, EdgeFace-XS gets its scene ceiling; dlib and other embedders keep 0.6.
-    assert SceneParams().for_embedder("edgeface-xs").max_distance == SCENE_MAX_DISTANCE["edgeface-xs"] == 0.48
+    assert SceneParams().for_embedder("edgeface-xs").max_distance == scene_ceilings()["edgeface-xs"] == 0.48
     assert SceneParams().for_embedder("dlib-resnet-v1").max_distance == 0.6
     assert SceneParams().for_embedder("edgeface-xs+flip").max_distance == 0.6
     # A ceiling the caller sets always wins, even one equal to the field's default.

@@ -29,7 +29,7 @@ from stash_sense.api.errors import ApiError
 from stash_sense.api.media import fetch_image_url
 from stash_sense.api.url_guard import UrlGuard
 from stash_sense.devtools.emulator import run_in_thread
-from stash_sense.scenes.sources import FrameSourceError, SpriteFrameSource, VideoFrameSource, open_frame_source
+from stash_sense.media import FrameSourceError, SpriteFrameSource, VideoFrameSource, open_frame_source
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -1,7 +1,8 @@
 """Process-wide settings read from the environment.
 
 Every setting has a documented default (see README, "Configuration"); nothing here touches
-the network or loads a model.
+the network or loads a model. The bottom layer: it imports nothing else from the package (see
+docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -44,6 +45,15 @@ def stashbox_schema_dir() -> Path:
     if env:
         return Path(env).expanduser().resolve()
     return shared_dir() / "stashbox-schema" / "graphql"
+
+
+def stash_ui_dir() -> Path:
+    """A production build of Stash's own web UI, for the emulator and the browser tests
+    (``STASH_SENSE_STASH_UI``, default ``../shared/stash-ui/build``); never copied anywhere."""
+    env = os.environ.get("STASH_SENSE_STASH_UI")
+    if env:
+        return Path(env).expanduser().resolve()
+    return shared_dir() / "stash-ui" / "build"
 
 
 def cache_dir() -> Path:
@@ -104,32 +114,7 @@ def onnx_threads() -> int:
     return max(0, int(env)) if env else 1
 
 
-# Face embedders this build knows (the calibration of each lives in matching/calibrations).
-# The EdgeFace ones need their model file installed (`stash-sense models install NAME`).
-DLIB_EMBEDDERS = ("dlib-resnet-v1", "dlib-resnet-v1+flip")
-ONNX_EMBEDDERS = ("edgeface-xs", "edgeface-xs+flip", "edgeface-xxs", "edgeface-xxs+flip")
-EMBEDDERS = DLIB_EMBEDDERS + ONNX_EMBEDDERS
-DEFAULT_EMBEDDER = "dlib-resnet-v1"
-# Used by default instead of dlib once its model file is installed.
-PREFERRED_EMBEDDER = "edgeface-xs"
-
-
-def embedder_base(name: str) -> str:
-    """The model behind an embedder name (``edgeface-xs+flip`` -> ``edgeface-xs``)."""
-    return name.removesuffix("+flip")
-
-
-def embedder_name() -> str:
-    """The face embedder used to build face DBs and for evaluations (``STASH_SENSE_EMBEDDER``).
-
-    Unset: ``edgeface-xs`` when its model file is installed, else ``dlib-resnet-v1`` (which
-    ships with the package). Identification always uses the embedder its face DB names.
-    """
-    name = os.environ.get("STASH_SENSE_EMBEDDER", "").strip()
-    if not name:
-        from .faces.catalog import model_file_installed
-
-        return PREFERRED_EMBEDDER if model_file_installed(embedder_base(PREFERRED_EMBEDDER)) else DEFAULT_EMBEDDER
-    if name not in EMBEDDERS:
-        raise ValueError(f"STASH_SENSE_EMBEDDER={name!r} is not one of {', '.join(EMBEDDERS)}")
-    return name
+def embedder_setting() -> str:
+    """The face embedder asked for by ``STASH_SENSE_EMBEDDER`` ("" when unset). The model catalog
+    (``faces/catalog.py``: ``embedder_name``) checks the name and picks the default."""
+    return os.environ.get("STASH_SENSE_EMBEDDER", "").strip()

@@ -7,7 +7,7 @@ never disagree about how a face becomes a performer.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,19 @@ from .faces.pipeline import FacePipeline, PipelineOptions
 from .faces.types import Face, ImageFaces
 from .matching import Calibration, Candidate, MatchParams, PerformerMatcher, load_default_calibration
 from .matching.gallery import performer_centroids
+
+
+@dataclass(frozen=True, slots=True)
+class PerformerLabel:
+    """How a face-DB performer is shown: its primary identity, name and every stash ID."""
+
+    identity: str  # endpoint-qualified, e.g. "https://stashdb.org/graphql#<uuid>"
+    name: str
+    stash_ids: list[dict[str, str]]
+
+    @classmethod
+    def unknown(cls, db_id: int) -> PerformerLabel:
+        return cls(f"facedb#{db_id}", "?", [])
 
 
 @dataclass(slots=True)
@@ -64,7 +77,7 @@ class Recognizer:
         self.calibration = Calibration.from_dict(cal) if cal else load_default_calibration(self.pipeline.embedder.model_name)
         vectors, performer_ids = db.embeddings()
         self.matcher = PerformerMatcher(db, self.calibration, performer_centroids(vectors, performer_ids))
-        self._names: dict[int, tuple[str, str, list[dict[str, str]]]] = {}
+        self._names: dict[int, PerformerLabel] = {}
         self._names_lock = threading.Lock()
 
     @classmethod
@@ -76,8 +89,8 @@ class Recognizer:
         return cls(FaceDB.open(Path(db_dir), expected_model=pipeline.embedder.model_name), pipeline)
 
 
-    def describe(self, db_ids: list[int]) -> dict[int, tuple[str, str, list[dict[str, str]]]]:
-        """(identity string, name, stash ids) per DB performer id, cached."""
+    def describe(self, db_ids: list[int]) -> dict[int, PerformerLabel]:
+        """The label of each DB performer id (ids missing from the DB are left out), cached."""
         missing = [i for i in set(db_ids) if i not in self._names]
         if missing:
             records = self.db.performers(missing)
@@ -85,15 +98,19 @@ class Recognizer:
                 for pid, rec in records.items():
                     ident = str(rec.identities[0]) if rec.identities else f"facedb#{pid}"
                     stash_ids = [{"endpoint": i.endpoint, "stash_id": i.stash_id} for i in rec.identities]
-                    self._names[pid] = (ident, rec.name, stash_ids)
+                    self._names[pid] = PerformerLabel(ident, rec.name, stash_ids)
         return {i: self._names[i] for i in db_ids if i in self._names}
+
+    def label(self, db_id: int) -> PerformerLabel:
+        return self.describe([db_id]).get(db_id) or PerformerLabel.unknown(db_id)
 
     def to_matches(self, candidates: list[Candidate]) -> list[PerformerMatch]:
         info = self.describe([c.performer_id for c in candidates])
         out = []
         for c in candidates:
-            ident, name, stash_ids = info.get(c.performer_id, (f"facedb#{c.performer_id}", "?", []))
-            out.append(PerformerMatch(ident, c.performer_id, name, c.distance, c.confidence, c.accepted, c.rejected_because, stash_ids))
+            label = info.get(c.performer_id) or PerformerLabel.unknown(c.performer_id)
+            out.append(PerformerMatch(label.identity, c.performer_id, label.name, c.distance, c.confidence, c.accepted,
+                                      c.rejected_because, label.stash_ids))
         return out
 
     def match_embeddings(self, embeddings: np.ndarray, params: MatchParams = MatchParams()) -> list[list[PerformerMatch]]:
@@ -118,13 +135,12 @@ class Recognizer:
         callers in threads would otherwise share one core."""
         if pool is None:
             return self.identify_faces(self.pipeline.analyze(image, options), params)
-        faces = self.pipeline.analyze(image, replace(options, embed=False, keep_crops=True))
+        faces = self.pipeline.find_faces(image, options).faces
         if faces:
-            vectors = pool.embed_chips([f.crop for f in faces], self.pipeline.embedder.dim)
-            for face, vec in zip(faces, vectors):
-                face.embedding = vec
-                if not options.keep_crops:
-                    face.crop = None
+            self.pipeline.attach(faces, pool.embed_chips([f.crop for f in faces], self.pipeline.embedder.dim))
+        if not options.keep_crops:
+            for face in faces:
+                face.crop = None
         return self.identify_faces(faces, params)
 
     def identify_result(self, result: ImageFaces, params: MatchParams = MatchParams()) -> list[FaceIdentification]:

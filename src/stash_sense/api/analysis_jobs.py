@@ -15,8 +15,21 @@ from stash_sense.api.errors import ApiError
 from stash_sense.api.settings import Settings
 from stash_sense.api.stash_access import StashAccess
 from stash_sense.api.state import FaceDBState
+from stash_sense.facedb import FaceDB
+from stash_sense.facedb.types import Identity as FaceDBIdentity
 from stash_sense.recommendations import RunControl, build_analyzer, canonical_type, run_analysis
+from stash_sense.recommendations.duplicate_performers import FaceIdentity
+from stash_sense.stash.models import Identity
 from stash_sense.userdb import AnalysisRun, RecommendationStore, UserDB
+
+
+def _face_identity(db: FaceDB) -> FaceIdentity:
+    """The face-DB performer behind a Stash identity (the two layers spell identities apart)."""
+
+    def lookup(identity: Identity) -> int | None:
+        return db.performer_id_for(FaceDBIdentity(identity.endpoint, identity.stash_id))
+
+    return lookup
 
 log = logging.getLogger("stash_sense.api.analysis")
 
@@ -69,13 +82,13 @@ class AnalysisJobs:
 
     async def _run(self, kind: str, full: bool, client: Any, control: RunControl) -> AnalysisRun | None:
         async with contextlib.AsyncExitStack() as stack:
-            face_identity = None
+            face_identity: FaceIdentity | None = None
             if kind == "duplicate_performers":
                 # The face DB corroborates name links when one is installed; without it the
                 # analysis runs on Stash's data alone.
                 try:
                     recognizer = await stack.enter_async_context(self.face_db.lease(models=False))
-                    face_identity = recognizer.db.performer_id_for
+                    face_identity = _face_identity(recognizer.db)
                 except ApiError:
                     face_identity = None
             analyzer = build_analyzer(
@@ -87,7 +100,6 @@ class AnalysisJobs:
             except Exception as exc:  # noqa: BLE001 - recorded on the run; the job must not crash the server
                 log.warning("%s analysis failed: %s: %s", kind, type(exc).__name__, exc)
                 return None
-        return None
 
     async def stop(self) -> dict[str, Any]:
         if self.running and self._control is not None:

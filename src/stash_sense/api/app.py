@@ -21,9 +21,19 @@ from stash_sense.api.deps import Sidecar
 from stash_sense.api.errors import install_error_handlers
 from stash_sense.api.jobs import FingerprintJobs
 from stash_sense.api.middleware import CatchAllErrors, RequestLimits, SecurityHeaders
-from stash_sense.api.routes import database, fingerprints, health, identify, scenes
-from stash_sense.api.routes import benchmarks, dashboard, effective_settings, stash_lookup
-from stash_sense.api.routes import plugin_source, recommendations
+from stash_sense.api.routes import (
+    benchmarks,
+    dashboard,
+    database,
+    effective_settings,
+    fingerprints,
+    health,
+    identify,
+    plugin_source,
+    recommendations,
+    scenes,
+    stash_lookup,
+)
 from stash_sense.api.settings import Settings
 from stash_sense.api.stash_access import StashAccess
 from stash_sense.api.state import FaceDBState

@@ -11,6 +11,7 @@ read; the FastAPI security dependencies only document the schemes in OpenAPI.
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 from fastapi import Depends, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -82,7 +83,7 @@ async def _document_schemes(
     """Declares the two accepted schemes in OpenAPI; :class:`ApiKeyAuth` does the checking."""
 
 
-def auth_dependencies(api_key_set: bool) -> list:
+def auth_dependencies(api_key_set: bool) -> list[Any]:
     """Router dependencies: the security schemes when a key is configured, nothing otherwise
     (so the published API description says exactly what the server enforces)."""
     return [Depends(_document_schemes)] if api_key_set else []

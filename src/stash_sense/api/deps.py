@@ -34,4 +34,5 @@ class Sidecar:
 
 
 def get_sidecar(request: Request) -> Sidecar:
-    return request.app.state.sidecar
+    sidecar: Sidecar = request.app.state.sidecar
+    return sidecar

@@ -91,15 +91,27 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorBody, "description": _DESCRIPTIONS[s]} for s in statuses}
 
 
-def error_response(status: int, error: str, detail: str, headers: dict[str, str] | None = None, fields: list[FieldError] | None = None) -> JSONResponse:
+def error_response(
+    status: int, error: str, detail: str, headers: dict[str, str] | None = None, fields: list[FieldError] | None = None
+) -> JSONResponse:
     body = ErrorBody(error=error, detail=detail, fields=fields).model_dump(exclude_none=True)
     return JSONResponse(body, status_code=status, headers=headers)
 
 
 _HTTP_CODES = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-    406: "not_acceptable", 408: "request_timeout", 409: "conflict", 413: "payload_too_large",
-    415: "unsupported_media_type", 422: "validation_error", 429: "too_many_requests", 503: "unavailable",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    408: "request_timeout",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+    503: "unavailable",
 }
 
 
@@ -138,7 +150,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        detail = str(exc.detail)
         if exc.status_code == 404 and detail == "Not Found":
             detail = "no such endpoint (see /docs)"
         return error_response(exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), detail, dict(exc.headers or {}))

@@ -16,15 +16,15 @@ import time
 from stash_sense.api.errors import ApiError, unavailable
 from stash_sense.api.identification import identify_scene
 from stash_sense.api.scene_sources import plan_for_scene
-from stash_sense.api.schemas import JobProgress
+from stash_sense.api.schemas import JobProgress, JobProgressStatus
 from stash_sense.api.settings import Settings
 from stash_sense.api.stash_access import StashAccess
 from stash_sense.api.state import FaceDBState
 from stash_sense.api.work import WorkPool
 from stash_sense.app.stash_scene import identify_stash_scene
+from stash_sense.media import FrameSourceError
 from stash_sense.scenes.params import SceneParams
 from stash_sense.scenes.result import SceneIdentification
-from stash_sense.scenes.sources import FrameSourceError
 from stash_sense.stash import Priority, Scene, StashAuthError, StashError, StashNotFoundError, StashUnreachableError
 from stash_sense.userdb import FingerprintStore, JobRecord, JobStore, fingerprint_from_result
 
@@ -127,20 +127,30 @@ class FingerprintJobs:
             return JobProgress(job_id=None, status="idle")
         finished = job.done + job.failed
         per_scene = job.busy_seconds / finished if finished else None
-        status = job.status
+        status: JobProgressStatus = job.status
         if self.running and job.id == self._job_id and self._stop.is_set():
             status = "stopping"
         elif status in ("listing", "running") and not (self.running and job.id == self._job_id):
             status = "stopped"  # left active by a sidecar that could not resume it (e.g. no Stash)
         return JobProgress(
-            job_id=job.id, status=status, refresh_outdated=job.refresh_outdated, num_frames=job.num_frames,
-            face_db_version=job.face_db_version, total=job.total, done=job.done, failed=job.failed,
-            remaining=job.remaining, percent=round(100.0 * finished / job.total, 1) if job.total else (100.0 if job.status == "completed" else 0.0),
+            job_id=job.id,
+            status=status,
+            refresh_outdated=job.refresh_outdated,
+            num_frames=job.num_frames,
+            face_db_version=job.face_db_version,
+            total=job.total,
+            done=job.done,
+            failed=job.failed,
+            remaining=job.remaining,
+            percent=round(100.0 * finished / job.total, 1) if job.total else (100.0 if job.status == "completed" else 0.0),
             current_scene=self._current_scene if self.running and job.id == self._job_id else None,
             seconds_per_scene=round(per_scene, 3) if per_scene is not None else None,
             eta_s=round(per_scene * job.remaining, 1) if per_scene is not None and status in ("running", "stopping") else None,
-            error=job.error, recent_failures=[f"scene {sid}: {err}" for sid, err in self.job_store.failures(job.id, 10)],
-            created_at=job.created_at, updated_at=job.updated_at, finished_at=job.finished_at,
+            error=job.error,
+            recent_failures=[f"scene {sid}: {err}" for sid, err in self.job_store.failures(job.id, 10)],
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            finished_at=job.finished_at,
         )
 
     # -- the job -------------------------------------------------------------------------------

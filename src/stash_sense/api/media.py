@@ -66,6 +66,7 @@ async def fetch_image_url(
     follow = not headers
     current = url
     transport = None
+    body = bytearray()
     if guard is not None:
         # Fail fast with a clear message; the transport below is what guards each connection.
         await guard.check(url, "image_url")

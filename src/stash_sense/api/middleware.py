@@ -116,12 +116,17 @@ class RequestLimits:
         except TimeoutError:
             if not tracked.started:
                 await send_json_error(
-                    send, 504, "timeout", f"the request took longer than {self.request_timeout_s:g} s",
+                    send,
+                    504,
+                    "timeout",
+                    f"the request took longer than {self.request_timeout_s:g} s",
                 )
         except HTTPException as exc:
             # Raised from limited_receive where no route caught it (e.g. during form parsing).
             if not tracked.started:
-                await send_json_error(send, exc.status_code, "payload_too_large" if exc.status_code == 413 else "request_timeout", str(exc.detail))
+                await send_json_error(
+                    send, exc.status_code, "payload_too_large" if exc.status_code == 413 else "request_timeout", str(exc.detail)
+                )
 
 
 def security_headers() -> list[tuple[str, str]]:
@@ -146,5 +151,3 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
-
-

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from stash_sense.api.errors import bad_request
 from stash_sense.api.stash_access import StashAccess
 from stash_sense.api.url_guard import UrlGuard
-from stash_sense.scenes.sources import FrameSource, open_frame_source
+from stash_sense.media import FrameSource, open_frame_source
 from stash_sense.stash import Scene
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -207,7 +207,10 @@ class SceneIdentifyRequest(BaseModel):
         "data_url", description="Person thumbnails as data URLs, as URLs to fetch from /identify/thumbnails, or none."
     )
     boost_tagged: bool = Field(
-        True, description="With scene_id: boost performers already tagged on the scene, as the CLI does (unless params.tagged_performers is set).",
+        True,
+        description=(
+            "With scene_id: boost performers already tagged on the scene, as the CLI does (unless params.tagged_performers is set)."
+        ),
     )
     save_fingerprint: bool = Field(True, description="With scene_id: save the scene's fingerprint.")
 
@@ -223,7 +226,11 @@ class SceneIdentifyResponse(BaseModel):
     fingerprint_saved: bool
     result: SceneIdentification
     resolutions: dict[str, Resolution] | None = Field(
-        None, description="With scene_id: each candidate's performer_id -> the Stash performer it is, or why none and whether it can be created from stash-box.",
+        None,
+        description=(
+            "With scene_id: each candidate's performer_id -> the Stash performer it is, or why none and whether it can be"
+            " created from stash-box."
+        ),
     )
 
 
@@ -235,7 +242,8 @@ class ApplyRequest(BaseModel):
         default_factory=list, max_length=100, description="Stash performer ids to add."
     )
     identities: list[Annotated[str, Field(min_length=3, max_length=1024)]] = Field(
-        default_factory=list, max_length=100,
+        default_factory=list,
+        max_length=100,
         description="Performer identities from an identification ('<endpoint>#<stash_id>'); resolved to Stash performers.",
     )
 
@@ -274,9 +282,12 @@ class GenerateRequest(BaseModel):
     num_frames: int | None = Field(None, ge=1, le=600, description="Frames per scene (default: STASH_SENSE_FINGERPRINT_FRAMES).")
 
 
+JobProgressStatus: TypeAlias = Literal["idle", "listing", "running", "stopping", "stopped", "completed", "failed"]
+
+
 class JobProgress(BaseModel):
     job_id: int | None
-    status: Literal["idle", "listing", "running", "stopping", "stopped", "completed", "failed"]
+    status: JobProgressStatus
     refresh_outdated: bool | None = None
     num_frames: int | None = None
     face_db_version: str | None = None

@@ -40,8 +40,8 @@ def shared_pipeline(embedder: str | None = None) -> FacePipeline:
     """One face pipeline per embedder per process: its models take seconds and hundreds of MB
     to load, and every face DB of the same embedder can use the same one. ``embedder`` is the
     one the face DB names (default: the configured one). (Constructing it loads nothing.)"""
-    from stash_sense.config import embedder_name
     from stash_sense.facedb.embedders import checked_embedder
+    from stash_sense.faces.catalog import embedder_name
 
     name = embedder or embedder_name()
     with _pipeline_lock:
@@ -126,7 +126,7 @@ class FaceDBState:
         if self._current is not None:
             pipeline = self._current.recognizer.pipeline
             return pipeline.detector.name, pipeline.embedder.model_name
-        from stash_sense.config import embedder_name
+        from stash_sense.faces.catalog import embedder_name
         from stash_sense.faces.detect import default_detector
 
         manifest = self.manifest()
@@ -142,7 +142,9 @@ class FaceDBState:
 
     async def _ensure_loaded(self, models: bool, during_swap: bool) -> _Generation:
         if self._swapping and not (during_swap and self._current is not None):
-            raise unavailable("the face DB is being swapped; try again in a few seconds", retry_after=SWAP_RETRY_AFTER_S, error="db_swapping")
+            raise unavailable(
+                "the face DB is being swapped; try again in a few seconds", retry_after=SWAP_RETRY_AFTER_S, error="db_swapping"
+            )
         current = self._current
         if current is not None and (self._models_loaded or not models):
             return current
@@ -174,7 +176,9 @@ class FaceDBState:
         """
         generation = await self._ensure_loaded(models, during_swap)
         if self._swapping and not during_swap:  # a swap began while we waited for the load lock
-            raise unavailable("the face DB is being swapped; try again in a few seconds", retry_after=SWAP_RETRY_AFTER_S, error="db_swapping")
+            raise unavailable(
+                "the face DB is being swapped; try again in a few seconds", retry_after=SWAP_RETRY_AFTER_S, error="db_swapping"
+            )
         generation.users += 1
         try:
             yield generation.recognizer
@@ -201,7 +205,9 @@ class FaceDBState:
             try:
                 recognizer = await anyio.to_thread.run_sync(self._open, target)
             except FaceDBError as exc:
-                raise unprocessable(f"cannot use the face DB at {target}, the current DB stays in use: {exc}", error="db_unusable") from None
+                raise unprocessable(
+                    f"cannot use the face DB at {target}, the current DB stays in use: {exc}", error="db_unusable"
+                ) from None
             async with self._lock:
                 previous = self._current
                 if previous is None or previous.recognizer.pipeline is not recognizer.pipeline:
@@ -216,8 +222,11 @@ class FaceDBState:
             previous_version = previous.recognizer.db.version if previous else None
             log.info("face DB swapped: %s -> %s", previous_version, recognizer.db.version)
             return ReloadResponse(
-                previous_version=previous_version, version=recognizer.db.version, directory=str(target),
-                verified_files=len(report.files), elapsed_s=round(time.monotonic() - started, 3),
+                previous_version=previous_version,
+                version=recognizer.db.version,
+                directory=str(target),
+                verified_files=len(report.files),
+                elapsed_s=round(time.monotonic() - started, 3),
             )
         finally:
             self._swapping = False

@@ -11,9 +11,8 @@ a request that times out cannot push the number of running calls past the bound.
 
 from __future__ import annotations
 
-import contextlib
-
 import asyncio
+import contextlib
 import heapq
 import itertools
 from collections.abc import Callable

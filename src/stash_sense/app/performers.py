@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from stash_sense.stash.client import StashClient
 from stash_sense.stash.errors import StashError, StashNotFoundError
-from stash_sense.stash.models import Performer, StashID
+from stash_sense.stash.models import Performer, StashID, normalize_endpoint
 from stash_sense.stash.ratelimit import Priority
 from stash_sense.stash.stashbox import StashBoxClient
 
@@ -62,8 +62,12 @@ async def choose_performers(resolver: IdentityResolver, performer_ids: Sequence[
 
 
 async def add_to_scene(
-    client: StashClient, scene_id: str, performer_ids: Sequence[str] = (), identities: Sequence[str] = (),
-    *, priority: Priority | int | str = Priority.CRITICAL,
+    client: StashClient,
+    scene_id: str,
+    performer_ids: Sequence[str] = (),
+    identities: Sequence[str] = (),
+    *,
+    priority: Priority | int | str = Priority.CRITICAL,
 ) -> SceneUpdate:
     """Adds performers to a scene, keeping the ones already there (``bulkSceneUpdate`` ADD)."""
     if not performer_ids and not identities:
@@ -74,12 +78,16 @@ async def add_to_scene(
     updated = await client.add_performers_to_scenes([scene.id], [p.performer_id for p in chosen], priority=priority)
     after = next((u.performer_ids for u in updated if u.id == scene.id), before)
     return SceneUpdate(
-        scene_id=scene.id, added=chosen, newly_added=[p.performer_id for p in chosen if p.performer_id not in before],
+        scene_id=scene.id,
+        added=chosen,
+        newly_added=[p.performer_id for p in chosen if p.performer_id not in before],
         scene_performer_ids=after,
     )
 
 
-async def create_from_stashbox(client: StashClient, identity: str, *, priority: Priority | int | str = Priority.HIGH) -> tuple[Performer, bool]:
+async def create_from_stashbox(
+    client: StashClient, identity: str, *, priority: Priority | int | str = Priority.HIGH
+) -> tuple[Performer, bool]:
     """The Stash performer linked to a stash-box ``identity``, created from its stash-box entry
     (name, disambiguation, aliases, portrait, link) when Stash has none; ``(performer, created)``."""
     pair = split_identity(identity)
@@ -92,17 +100,25 @@ async def create_from_stashbox(client: StashClient, identity: str, *, priority: 
         return await client.find_performer(resolution.performer.id, priority=priority), False
     if resolution.ambiguous:
         raise UseCaseError("unprocessable", "ambiguous_identity", resolution.reason or "several Stash performers match")
-    if resolution.via is None and resolution.identity and endpoint and _is_own(resolver, endpoint):
-        raise UseCaseError("unprocessable", "not_a_stashbox_identity",
-                           f"{identity} is this Stash's own performer id, not a stash-box entry: {resolution.reason}")
+    if _is_own(resolver, endpoint):
+        raise UseCaseError(
+            "unprocessable",
+            "not_a_stashbox_identity",
+            f"{identity} is this Stash's own performer id, not a stash-box entry: {resolution.reason}",
+        )
     config = await resolver.configured_box(endpoint)
     if config is None:
         raise UseCaseError(
-            "unprocessable", "stashbox_not_configured",
+            "unprocessable",
+            "stashbox_not_configured",
             f"Stash has no stash-box configured for {endpoint}; add it in Stash (Settings > Metadata Providers)",
         )
     if not config.api_key.get_secret_value():
-        raise UseCaseError("unprocessable", "stashbox_no_key", f"Stash has no API key for the stash-box {config.name or config.endpoint}; add it in Stash first")
+        raise UseCaseError(
+            "unprocessable",
+            "stashbox_no_key",
+            f"Stash has no API key for the stash-box {config.name or config.endpoint}; add it in Stash first",
+        )
     box = StashBoxClient.from_config(config, timeout=30.0, retries=1)
     try:
         try:
@@ -111,7 +127,8 @@ async def create_from_stashbox(client: StashClient, identity: str, *, priority: 
             raise UseCaseError("not_found", "not_found", f"performer {stash_id} not found on {config.name or config.endpoint}") from None
         if entry.deleted or entry.merged_into_id:
             raise UseCaseError(
-                "unprocessable", "stashbox_performer_gone",
+                "unprocessable",
+                "stashbox_performer_gone",
                 f"{entry.name} was deleted or merged on {config.name or config.endpoint}; link the performer it was merged into",
             )
         image: bytes | None = None
@@ -124,19 +141,29 @@ async def create_from_stashbox(client: StashClient, identity: str, *, priority: 
     finally:
         await box.aclose()
     performer = await client.create_performer(
-        entry.name, disambiguation=entry.disambiguation, aliases=entry.aliases, image=image,
-        stash_ids=[StashID(endpoint=config.endpoint, stash_id=entry.id)], priority=priority,
+        entry.name,
+        disambiguation=entry.disambiguation,
+        aliases=entry.aliases,
+        image=image,
+        stash_ids=[StashID(endpoint=config.endpoint, stash_id=entry.id)],
+        priority=priority,
     )
     return performer, True
 
 
 def _is_own(resolver: IdentityResolver, endpoint: str) -> bool:
-    from stash_sense.stash.models import normalize_endpoint
-
     try:
         return normalize_endpoint(endpoint) == resolver.own_endpoint
     except ValueError:
         return False
 
 
-__all__ = ["ChosenPerformer", "PORTRAIT_SIZE", "ResolvedPerformer", "SceneUpdate", "add_to_scene", "choose_performers", "create_from_stashbox"]
+__all__ = [
+    "ChosenPerformer",
+    "PORTRAIT_SIZE",
+    "ResolvedPerformer",
+    "SceneUpdate",
+    "add_to_scene",
+    "choose_performers",
+    "create_from_stashbox",
+]

@@ -47,8 +47,9 @@ class ResolvedPerformer(BaseModel):
 
     @classmethod
     def of(cls, p: Performer) -> ResolvedPerformer:
-        return cls(id=p.id, name=p.name, disambiguation=p.disambiguation, aliases=list(p.alias_list),
-                   stash_ids=[s.to_input() for s in p.stash_ids])
+        return cls(
+            id=p.id, name=p.name, disambiguation=p.disambiguation, aliases=list(p.alias_list), stash_ids=[s.to_input() for s in p.stash_ids]
+        )
 
 
 class Resolution(BaseModel):
@@ -56,12 +57,18 @@ class Resolution(BaseModel):
 
     identity: str = Field(description="The identity asked about ('<endpoint>#<id>').")
     performer: ResolvedPerformer | None = Field(None, description="The one Stash performer it names, if exactly one does.")
-    via: Via | None = Field(None, description="'local' (this Stash's own id), 'stash_id' (a stash-box link) or 'name' (a folder DB's name).")
+    via: Via | None = Field(
+        None, description="'local' (this Stash's own id), 'stash_id' (a stash-box link) or 'name' (a folder DB's name)."
+    )
     matched_identity: str | None = Field(None, description="The identity that found it.")
     reason: str | None = Field(None, description="Why no performer was found.")
     ambiguous: list[str] = Field(default_factory=list, description="Other Stash performer ids that carry the same identity.")
-    can_create: bool = Field(False, description="Stash lacks it and it is on a stash-box configured in Stash: it can be created from there.")
-    create_identity: str | None = Field(None, description="With can_create: the identity to create it from ('<endpoint as Stash spells it>#<stash_id>').")
+    can_create: bool = Field(
+        False, description="Stash lacks it and it is on a stash-box configured in Stash: it can be created from there."
+    )
+    create_identity: str | None = Field(
+        None, description="With can_create: the identity to create it from ('<endpoint as Stash spells it>#<stash_id>')."
+    )
     create_endpoint: str | None = Field(None, description="With can_create: the stash-box endpoint it would be created from.")
 
     @property
@@ -176,18 +183,21 @@ class IdentityResolver:
             if _norm(endpoint) == self.own_endpoint:
                 performer = await self._performer(stash_id)
                 if performer is not None:
-                    return Resolution(identity=identity, performer=ResolvedPerformer.of(performer), via="local",
-                                      matched_identity=f"{endpoint}#{stash_id}")
+                    return Resolution(
+                        identity=identity, performer=ResolvedPerformer.of(performer), via="local", matched_identity=f"{endpoint}#{stash_id}"
+                    )
                 reasons.append(f"performer {stash_id} is no longer in this Stash")
         box_pairs = [(e, s) for e, s in pairs if _norm(e) not in (None, self.own_endpoint)]
         for endpoint, stash_id in box_pairs:
             hits = await self._linked(endpoint, stash_id)
             if len(hits) == 1:
-                return Resolution(identity=identity, performer=ResolvedPerformer.of(hits[0]), via="stash_id",
-                                  matched_identity=f"{endpoint}#{stash_id}")
+                return Resolution(
+                    identity=identity, performer=ResolvedPerformer.of(hits[0]), via="stash_id", matched_identity=f"{endpoint}#{stash_id}"
+                )
             if len(hits) > 1:
                 return Resolution(
-                    identity=identity, reason=f"{len(hits)} Stash performers are linked to {endpoint} id {stash_id}; choose one",
+                    identity=identity,
+                    reason=f"{len(hits)} Stash performers are linked to {endpoint} id {stash_id}; choose one",
                     ambiguous=[p.id for p in hits],
                 )
             reasons.append(f"no Stash performer linked to {endpoint} id {stash_id}")
@@ -196,11 +206,15 @@ class IdentityResolver:
                 continue
             hits = await self._named(stash_id)
             if len(hits) == 1:
-                return Resolution(identity=identity, performer=ResolvedPerformer.of(hits[0]), via="name",
-                                  matched_identity=f"{endpoint}#{stash_id}")
+                return Resolution(
+                    identity=identity, performer=ResolvedPerformer.of(hits[0]), via="name", matched_identity=f"{endpoint}#{stash_id}"
+                )
             if len(hits) > 1:
-                return Resolution(identity=identity, reason=f"{len(hits)} Stash performers are named {stash_id!r}; choose one",
-                                  ambiguous=[p.id for p in hits])
+                return Resolution(
+                    identity=identity,
+                    reason=f"{len(hits)} Stash performers are named {stash_id!r}; choose one",
+                    ambiguous=[p.id for p in hits],
+                )
             reasons.append(f"no Stash performer named {stash_id!r}")
         unknown = [e for e, _ in pairs if _norm(e) is None and not e.startswith("local:")]
         if unknown and not reasons:
@@ -209,8 +223,13 @@ class IdentityResolver:
         for endpoint, stash_id in box_pairs:
             box = await self.configured_box(endpoint)
             if box is not None:
-                return Resolution(identity=identity, reason="; ".join(reasons) or "not in Stash", can_create=True,
-                                  create_identity=f"{box.endpoint}#{stash_id}", create_endpoint=box.endpoint)
+                return Resolution(
+                    identity=identity,
+                    reason="; ".join(reasons) or "not in Stash",
+                    can_create=True,
+                    create_identity=f"{box.endpoint}#{stash_id}",
+                    create_endpoint=box.endpoint,
+                )
         if box_pairs and not any(_norm(e) == self.own_endpoint for e, _ in pairs):
             reasons.append("no stash-box configured in Stash for " + ", ".join(sorted({e for e, _ in box_pairs})))
         return Resolution(identity=identity, reason="; ".join(reasons) or "not in Stash")

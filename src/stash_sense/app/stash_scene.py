@@ -85,9 +85,19 @@ async def identify_stash_scene(
     result = await identify(scene, params)
     resolutions = await resolve_candidates(IdentityResolver(client, priority=priority), result) if resolve else {}
     return StashSceneIdentification(
-        scene_id=scene.id, title=scene.title, performers_before=[p.id for p in scene.performers], result=result,
+        scene_id=scene.id,
+        title=scene.title,
+        performers_before=[p.id for p in scene.performers],
+        result=result,
         resolutions=resolutions,
     )
 
 
-__all__ = ["SceneRunner", "StashSceneIdentification", "identify_stash_scene", "resolve_candidates", "tagged_identities", "with_tagged_boost"]
+__all__ = [
+    "SceneRunner",
+    "StashSceneIdentification",
+    "identify_stash_scene",
+    "resolve_candidates",
+    "tagged_identities",
+    "with_tagged_boost",
+]

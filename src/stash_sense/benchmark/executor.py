@@ -17,10 +17,10 @@ from typing import Protocol
 
 import httpx
 
+from ..media import open_frame_source
+from ..media.redaction import redact_text
 from ..scenes.engine import SceneEngine, SceneFaces
 from ..scenes.result import SceneIdentification
-from ..scenes.sources import open_frame_source
-from ..scenes.sources.redaction import redact_text
 from .coverage import FaceDBCoverage
 from .errors import BenchmarkError
 from .models import BenchmarkParams, SceneResult, TestScene

@@ -53,8 +53,8 @@ def measure_pipeline_speed(
     folder: Path, *, num_faces: int = 200, num_frames: int = 200, workers: int | None = None, embedder: str | None = None
 ) -> PipelineSpeed:
     """``embedder`` (default: the configured one) must be runnable here (model installed)."""
-    from ..config import embedder_name
     from ..facedb.embedders import checked_embedder
+    from ..faces.catalog import embedder_name
 
     name = embedder or embedder_name()
     paths = [p for imgs in list_identities(folder).values() for p in imgs]

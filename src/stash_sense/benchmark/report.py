@@ -1,4 +1,5 @@
-"""The benchmark's output files, all derived from the saved state.
+"""The benchmark report's content (summary, tables, recommendations, Markdown), all derived from
+the saved state; ``outputs.py`` writes it to files and ``html_report.py`` renders the HTML page.
 
 Timings appear only in the ``elapsed_s`` CSV column, the checkpoint and lines/elements marked
 as speed (``Speed:`` lines, ``class="timing"``), so two runs of the same benchmark produce the
@@ -7,12 +8,8 @@ same files apart from those.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from .analyzer import (
     OptimizeEffect,
@@ -27,16 +24,6 @@ from .analyzer import (
 from .grids import MIN_GAIN_POINTS
 from .models import FACE_BUCKETS, FAILURE_CLASSES, AggregateMetrics, BenchmarkParams, BenchmarkState, RoundState
 
-SUMMARY = "summary.txt"
-SCENE_RESULTS = "scene_results.csv"
-PERFORMER_RESULTS = "performer_results.csv"
-PARAMETER_COMPARISON = "parameter_comparison.csv"
-FINAL_REPORT = "final_report.md"
-RECOMMENDED_CONFIG = "recommended_config.json"
-CHECKPOINT = "checkpoint.json"
-REPORT_HTML = "report.html"
-OUTPUT_NAMES = (SUMMARY, SCENE_RESULTS, PERFORMER_RESULTS, PARAMETER_COMPARISON, FINAL_REPORT, RECOMMENDED_CONFIG,
-                CHECKPOINT, REPORT_HTML)
 OPTIMIZE_THRESHOLDS = (2, 3)
 
 
@@ -154,16 +141,7 @@ def face_db_recommendations(data: ReportData) -> list[str]:
     return out
 
 
-# -- files ---------------------------------------------------------------------------------------
-
-
-def _csv(rows: list[dict], columns: list[str]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
-    return buf.getvalue()
+# -- tables --------------------------------------------------------------------------------------
 
 
 def _fmt_float(x: float | None) -> str | None:
@@ -431,28 +409,4 @@ def final_report_md(data: ReportData) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def write_outputs(state: BenchmarkState, output_dir: Path, db_stats: dict, *, interrupted: bool = False) -> dict[str, Path]:
-    """Write every output file from ``state``; returns their paths by name."""
-    from .html_report import render_html
-
-    output_dir = Path(output_dir)
-    data = build_report_data(state, db_stats, interrupted)
-    paths = {name: output_dir / name for name in OUTPUT_NAMES}
-    state.save(paths[CHECKPOINT])
-    write_text(paths[SUMMARY], summary_text(data))
-    write_text(paths[SCENE_RESULTS], _csv(scene_rows(state), SCENE_COLUMNS))
-    write_text(paths[PERFORMER_RESULTS], _csv(performer_rows(state), PERFORMER_COLUMNS))
-    write_text(paths[PARAMETER_COMPARISON], _csv(comparison_rows(state), COMPARISON_COLUMNS))
-    write_text(paths[FINAL_REPORT], final_report_md(data))
-    write_text(paths[RECOMMENDED_CONFIG], json.dumps(recommended_config(data), indent=2) + "\n")
-    write_text(paths[REPORT_HTML], render_html(data))
-    return paths
-
-
-__all__ = ["OUTPUT_NAMES", "ReportData", "build_report_data", "write_outputs"]
+__all__ = ["ReportData", "build_report_data"]

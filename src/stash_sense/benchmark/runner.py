@@ -17,8 +17,8 @@ from .errors import BenchmarkError
 from .executor import Executor, InProcessExecutor, SidecarExecutor
 from .grids import MAX_ROUNDS, MIN_GAIN_POINTS, objective, plan_for
 from .models import AggregateMetrics, BenchmarkConfig, BenchmarkParams, BenchmarkState, ComboResult, RoundState
+from .outputs import CHECKPOINT, write_outputs
 from .progress import ProgressView
-from .report import CHECKPOINT, write_outputs
 from .selector import SelectionCriteria, scenes_by_id, select_scenes, stratified_sample
 from .stashio import StashBridge
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from ..media import VideoFrameSource
 from ..recognition import Recognizer
 from ..scenes.engine import SceneEngine
 from ..scenes.params import SceneParams
-from ..scenes.sources import VideoFrameSource
 
 
 class SceneSpeed(BaseModel):

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..evaluation.scenes import score_scene
-from ..scenes.cluster import cluster_faces
+from ..faces.cluster import cluster_faces
 from ..scenes.result import CandidateResult, SceneIdentification
 from .coverage import FaceDBCoverage, identity_keys, split_identity
 from .models import MIN_FACES_FOR_COVERAGE, ExpectedPerformer, MatchSummary, PerformerResult, SceneResult, TestScene

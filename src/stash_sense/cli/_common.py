@@ -9,7 +9,13 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 
+from ..faces.catalog import DEFAULT_EMBEDDER, PREFERRED_EMBEDDER, scene_ceilings
+
 err_console = Console(stderr=True)
+
+# Help texts that name embedders, written from the model catalog.
+MAX_DISTANCE_HELP = "Hard distance ceiling (default 0.6" + "".join(f"; {d} with {n}" for n, d in scene_ceilings().items()) + ")."
+DEFAULT_EMBEDDER_HELP = f"STASH_SENSE_EMBEDDER, or {PREFERRED_EMBEDDER} when installed, else {DEFAULT_EMBEDDER}"
 
 
 def emit_json(data: Any) -> None:

@@ -17,6 +17,9 @@ from typing import Any, NoReturn
 
 import typer
 
+from ..faces.catalog import PREFERRED_EMBEDDER
+from ._common import DEFAULT_EMBEDDER_HELP
+
 app = typer.Typer(no_args_is_help=True)
 
 # Longest list shown in full in human-readable summaries.
@@ -109,7 +112,7 @@ def build(
     embedder: str | None = typer.Option(
         None, "--embedder",
         help="Face embedder whose vectors the DB holds (default: the one a resumed DB started with, else the "
-        "configured one: STASH_SENSE_EMBEDDER, or edgeface-xs when installed, else dlib-resnet-v1).",
+        f"configured one: {DEFAULT_EMBEDDER_HELP}).",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress on stderr."),
     as_json: bool = typer.Option(False, "--json", help="Print the build report as one JSON object."),
@@ -276,7 +279,7 @@ def optimize(
 @app.command()
 def rebuild(
     db: Path = typer.Option(..., "--db", help="Face DB whose recorded sources are built again (left untouched)."),
-    embedder: str = typer.Option(..., "--embedder", help="Embedder for the new DB, e.g. edgeface-xs."),
+    embedder: str = typer.Option(..., "--embedder", help=f"Embedder for the new DB, e.g. {PREFERRED_EMBEDDER}."),
     out: Path = typer.Option(..., "--out", help="Directory for the new face DB (or one to resume)."),
     api_key: str | None = typer.Option(None, "--api-key", envvar="STASH_API_KEY", help="Stash API key for stash sources."),
     stashbox_api_key: str | None = typer.Option(None, "--stashbox-api-key", envvar="STASHBOX_API_KEY", help="Stash-box API key."),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ._common import emit_json, err_console, fail
+from ._common import MAX_DISTANCE_HELP, emit_json, err_console, fail
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -14,22 +14,25 @@ app = typer.Typer(no_args_is_help=True)
 def _embedder(embedder: str | None, flip: bool | None) -> tuple[str, bool]:
     """(base model, flip) for an evaluation: ``--embedder`` (default: the configured embedder),
     with ``--flip/--no-flip`` overriding its ``+flip`` suffix."""
-    from ..config import EMBEDDERS, embedder_base, embedder_name
+    from ..faces.catalog import embedder_name, embedder_variant
 
-    name = embedder or embedder_name()
-    if name not in EMBEDDERS:
-        fail(f"unknown embedder {name!r}; known: {', '.join(EMBEDDERS)}")
-    return embedder_base(name), name.endswith("+flip") if flip is None else flip
+    try:
+        entry, variant = embedder_variant(embedder or embedder_name())
+    except ValueError as exc:
+        fail(str(exc))
+    return entry.name, variant.flip if flip is None else flip
 
 
 def _label(base: str, flip: bool) -> str:
-    return base + ("+flip" if flip else "")
+    from ..faces.catalog import variant_name
+
+    return variant_name(base, flip)
 
 
 def _embeddings(paths: list[Path], base: str, flip: bool, workers: int | None) -> dict:
     from ..evaluation.embedcache import EmbeddingCache
     from ..faces.detect import default_detector
-    from ..faces.embed import create_embedder
+    from ..faces.embedders import create_embedder
     from ..faces.models import ModelLoadError
     from ..faces.parallel import FaceWorkerPool
 
@@ -186,7 +189,7 @@ def scenes(
     scene_ids: str | None = typer.Option(None, "--scenes", help="Only these scene ids, e.g. 1,2,3."),
     num_frames: int | None = typer.Option(None, help="Frames per scene (default 60)."),
     matching_mode: str | None = typer.Option(None, help="frequency, cluster or hybrid."),
-    max_distance: float | None = typer.Option(None, help="Hard distance ceiling (default 0.6; 0.48 with edgeface-xs)."),
+    max_distance: float | None = typer.Option(None, help=MAX_DISTANCE_HELP),
     min_confidence: float | None = typer.Option(None, help="Score a performer needs."),
     param: list[str] = typer.Option([], "--param", help="Any engine parameter as KEY=VALUE; repeatable."),
     params_file: Path | None = typer.Option(None, help="JSON file of parameters."),
@@ -241,9 +244,12 @@ def duplicates(
     """Run every duplicate analyzer against the Stash emulator serving a library with planted
     duplicates; precision and recall of scenes, performers and files against the truth."""
     from ..config import cache_dir, facedata_dir
+    from ..devtools.emulator import create_app, run_in_thread
     from ..devtools.samplelib.duplicates import ensure_duplicates_library, plant_duplicates
-    from ..devtools.samplelib.library import SampleLibraryError
+    from ..devtools.samplelib.library import SampleLibraryError, load_library
     from ..evaluation.duplicates import evaluate_duplicates
+
+    api_key = "eval-duplicates-key"  # the emulator demands a key, as a real Stash with credentials does
 
     try:
         if library is None:
@@ -255,7 +261,12 @@ def duplicates(
             lib_dir = ensure_duplicates_library(target, photos).root
         else:
             lib_dir = plant_duplicates(library).root
-        report = evaluate_duplicates(lib_dir)
+        sample = load_library(lib_dir)
+        if sample.duplicates is None:
+            raise SampleLibraryError(f"{sample.root} has no planted duplicates (plant them with `stash-sense samplelib plant-duplicates`)")
+        # The emulator serves the library over HTTP with the real Stash schema, file phashes included.
+        with run_in_thread(create_app(sample.root, api_key=api_key)) as url:
+            report = evaluate_duplicates(url, sample.duplicates, api_key=api_key, library=str(sample.root))
     except (SampleLibraryError, OSError, RuntimeError) as exc:
         fail(str(exc))
     if json_out:

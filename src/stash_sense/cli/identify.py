@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from pydantic import BaseModel
 
-from ._common import emit_json, err_console, fail
+from ._common import MAX_DISTANCE_HELP, emit_json, err_console, fail
 
 if TYPE_CHECKING:
     from ..recognition import Recognizer
@@ -89,7 +89,7 @@ def scene(
     apply: bool = typer.Option(False, "--apply", help="With --stash: add the identified performers to the scene in Stash."),
     num_frames: int | None = typer.Option(None, help="Frames to sample (default 60)."),
     matching_mode: str | None = typer.Option(None, help="frequency, cluster or hybrid (default hybrid)."),
-    max_distance: float | None = typer.Option(None, help="Hard distance ceiling (default 0.6; 0.48 with edgeface-xs)."),
+    max_distance: float | None = typer.Option(None, help=MAX_DISTANCE_HELP),
     min_confidence: float | None = typer.Option(None, help="Score a performer needs (default: calibrated)."),
     param: list[str] = typer.Option([], "--param", help="Any engine parameter as KEY=VALUE; repeatable."),
     params_file: Path | None = typer.Option(None, help="JSON file of parameters (e.g. recommended_config.json)."),
@@ -129,8 +129,8 @@ def scene(
         else:
             _print_stash_outcome(outcome)
         return
+    from ..media import FrameSourceError, open_frame_source
     from ..scenes.engine import SceneEngine
-    from ..scenes.sources import FrameSourceError, open_frame_source
 
     try:
         src = open_frame_source(source, sprite_vtt=sprite_vtt, sprite_image=sprite_image, screenshot=screenshot, video_mode="fast")
@@ -229,8 +229,8 @@ def identify_stash_scene(
 
     from ..app.errors import UseCaseError
     from ..app.stash_scene import identify_stash_scene as identify_use_case
+    from ..media import FrameSourceError
     from ..scenes.engine import SceneEngine
-    from ..scenes.sources import FrameSourceError
     from ..stash.client import StashClient
     from ..stash.errors import StashError
     from ..stash.media import StashBridge, open_scene_frames

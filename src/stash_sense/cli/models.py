@@ -26,7 +26,8 @@ def list_models(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """The models Stash Sense knows, whether each is installed, and the directory they live in."""
-    from ..config import embedder_name, model_source, models_dir
+    from ..config import model_source, models_dir
+    from ..faces.catalog import CATALOG, embedder_name
     from ..modelstore import model_statuses
 
     statuses = model_statuses(verify=verify)
@@ -49,7 +50,9 @@ def list_models(
         if s.verified is not None:
             state += " (verified)" if s.verified else f" (DAMAGED: {s.problem})"
         table.add_row(s.name, state, f"{s.size / 1e6:.1f} MB", s.licence, s.description)
-    table.add_row("dlib-resnet-v1", "built in", "-", "Boost Software License (dlib)", "dlib's ResNet descriptor, 128-d")
+    for entry in CATALOG.values():
+        if not entry.installable:
+            table.add_row(entry.name, "built in", "-", entry.licence, entry.description)
     err_console.print(table)
     err_console.print(f"default embedder for new face DBs: {data['default_embedder']}; install source: {data['source']}")
 
@@ -67,12 +70,12 @@ def install(
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 
     from ..config import model_source
-    from ..faces.catalog import catalog_entry
+    from ..faces.catalog import installable_entry
     from ..modelstore import InstallError, install_model
     from ..modelstore.store import licence_text
 
     try:
-        entry = catalog_entry(name)
+        entry = installable_entry(name)
     except KeyError as exc:
         _fail(str(exc.args[0]), json_out)
     if accept_licence or entry.commercial_use:

@@ -126,43 +126,42 @@ def run_demo(opts: DemoOptions) -> dict:
     return summary
 
 
-BEST_EMBEDDER = "edgeface-xs"
-
-
 def choose_embedder(out: Path) -> str:
-    """The best embedder the demo can run: ``edgeface-xs`` when it is installed, or when a local
-    folder (``STASH_SENSE_MODEL_SOURCE``, default ``../shared/models``) holds it, installed into
-    the demo's own output; else dlib's, which ships with the package. Never downloads: a URL
-    source is left alone (``stash-sense models install`` is how a user fetches a model)."""
+    """The best embedder the demo can run: the catalog's preferred one when it is installed, or
+    when a local folder (``STASH_SENSE_MODEL_SOURCE``, default ``../shared/models``) holds it,
+    installed into the demo's own output; else the default one, which ships with the package.
+    Never downloads: a URL source is left alone (``stash-sense models install`` is how a user
+    fetches a model)."""
     import os
     from urllib.parse import urlparse
 
     from ..config import shared_dir
-    from ..faces.catalog import catalog_entry, model_file_installed
+    from ..faces.catalog import DEFAULT_EMBEDDER, PREFERRED_EMBEDDER, install_command, installable_entry, model_file_installed
     from ..modelstore import InstallError, install_model
     from ..modelstore.store import licence_text
 
-    if model_file_installed(BEST_EMBEDDER):
-        console.print(f"  embedder: {BEST_EMBEDDER} (installed)")
-        return BEST_EMBEDDER
+    best = PREFERRED_EMBEDDER
+    if model_file_installed(best):
+        console.print(f"  embedder: {best} (installed)")
+        return best
     source = os.environ.get("STASH_SENSE_MODEL_SOURCE", "").strip() or str(shared_dir() / "models")
-    entry = catalog_entry(BEST_EMBEDDER)
+    entry = installable_entry(best)
     if urlparse(source).scheme in ("http", "https") or not (Path(source) / entry.file).is_file():
         console.print(
-            f"  embedder: dlib-resnet-v1 ({BEST_EMBEDDER} is not installed and no local copy is in {source}; "
-            f"`stash-sense models install {BEST_EMBEDDER} --accept-licence` installs it)"
+            f"  embedder: {DEFAULT_EMBEDDER} ({best} is not installed and no local copy is in {source}; "
+            f"`{install_command(best)}` installs it)"
         )
-        return "dlib-resnet-v1"
+        return DEFAULT_EMBEDDER
     # The demo's own models folder: the user's data directory is left as it was.
     os.environ["STASH_SENSE_MODELS_DIR"] = str(out / "models")
     console.print(f"  {licence_text(entry)}\n  (installed for this non-commercial demo only, into {out / 'models'})")
     try:
-        install_model(BEST_EMBEDDER, accept_licence=True, source=source)
+        install_model(best, accept_licence=True, source=source)
     except InstallError as exc:
-        console.print(f"  embedder: dlib-resnet-v1 (installing {BEST_EMBEDDER} from {source} failed: {exc})")
-        return "dlib-resnet-v1"
-    console.print(f"  embedder: {BEST_EMBEDDER} (from {source})")
-    return BEST_EMBEDDER
+        console.print(f"  embedder: {DEFAULT_EMBEDDER} (installing {best} from {source} failed: {exc})")
+        return DEFAULT_EMBEDDER
+    console.print(f"  embedder: {best} (from {source})")
+    return best
 
 
 def _db_embedder(db_dir: Path) -> str | None:

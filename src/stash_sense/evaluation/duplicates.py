@@ -1,9 +1,10 @@
-"""``eval duplicates``: every analyzer against the Stash emulator serving a library with planted
-duplicates, scored against the truth recorded in its ``library.json``.
+"""``eval duplicates``: every analyzer against a Stash serving a library with planted duplicates,
+scored against the truth recorded when they were planted.
 
-Nothing is mocked: the emulator serves the library over HTTP with the real Stash schema (file
-phashes included), the analyzers read it through the Stash client, and their findings land in
-a fresh ``stash_sense.db``.
+The caller serves the library (``stash-sense eval duplicates`` starts the Stash emulator on a
+rendered sample library) and passes its URL and the truth in. Nothing is mocked: the analyzers
+read the library through the Stash client, with the real Stash schema (file phashes included),
+and their findings land in a fresh ``stash_sense.db``.
 """
 
 from __future__ import annotations
@@ -11,17 +12,43 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import BaseModel, Field
 
-from stash_sense.devtools.samplelib.library import SampleLibrary, SampleLibraryError, load_library
 from stash_sense.recommendations import ANALYZER_TYPES, build_analyzer, run_analysis
 from stash_sense.stash import StashClient
 from stash_sense.stash.ratelimit import RateLimiter
 from stash_sense.userdb import RecommendationStore, UserDB
 
-EVAL_API_KEY = "eval-duplicates-key"
+
+class PlantedPair(Protocol):
+    @property
+    def a(self) -> str: ...
+    @property
+    def b(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+
+
+class PlantedGroup(Protocol):
+    @property
+    def ids(self) -> list[str]: ...
+
+
+class PlantedTruth(Protocol):
+    """The truth about the planted duplicates (a sample library's ``duplicates`` record)."""
+
+    @property
+    def scenes(self) -> Sequence[PlantedPair]: ...  # the same scene twice
+    @property
+    def lookalikes(self) -> Sequence[PlantedPair]: ...  # different scenes that look related: never duplicates
+    @property
+    def performers(self) -> Sequence[PlantedGroup]: ...
+    @property
+    def files(self) -> Sequence[str]: ...  # scenes with more than one file
 
 
 class CategoryScore(BaseModel):
@@ -65,11 +92,11 @@ def _members(target: str) -> frozenset[str]:
     return frozenset(target.split(":", 1)[1].split(","))
 
 
-async def _analyse(url: str, db: UserDB) -> dict[str, dict[str, int | str]]:
+async def _analyse(url: str, api_key: str | None, db: UserDB) -> dict[str, dict[str, int | str]]:
     store = RecommendationStore(db)
     runs: dict[str, dict[str, int | str]] = {}
-    # A private limiter: the evaluation is the only client of its emulator.
-    async with StashClient(url, EVAL_API_KEY, limiter=RateLimiter(50.0, name="eval-duplicates")) as client:
+    # A private limiter: the evaluation is the only client of its Stash.
+    async with StashClient(url, api_key, limiter=RateLimiter(50.0, name="eval-duplicates")) as client:
         for kind in ANALYZER_TYPES:
             run = await run_analysis(build_analyzer(kind, client=client, user_db=db), store, full=True)
             runs[kind] = {"status": run.status, "examined": run.examined, "candidates": run.candidates, "raised": run.raised}
@@ -78,20 +105,14 @@ async def _analyse(url: str, db: UserDB) -> dict[str, dict[str, int | str]]:
     return runs
 
 
-def evaluate_duplicates(library_dir: Path) -> DuplicatesEvalReport:
-    from stash_sense.devtools.emulator import create_app, run_in_thread
-
+def evaluate_duplicates(stash_url: str, truth: PlantedTruth, *, api_key: str | None, library: str) -> DuplicatesEvalReport:
+    """Run every analyzer against the Stash at ``stash_url`` (which serves the library ``library``
+    names, with ``truth`` planted in it) and score what they raise."""
     started = time.monotonic()
-    library: SampleLibrary = load_library(library_dir)
-    truth = library.duplicates
-    if truth is None:
-        raise SampleLibraryError(f"{library.root} has no planted duplicates (plant them with `stash-sense samplelib plant-duplicates`)")
     with tempfile.TemporaryDirectory(prefix="stash-sense-eval-dup-") as tmp:
-        app = create_app(library.root, api_key=EVAL_API_KEY)
         db = UserDB.open(Path(tmp) / "stash_sense.db")
         try:
-            with run_in_thread(app) as url:
-                runs = asyncio.run(_analyse(url, db))
+            runs = asyncio.run(_analyse(stash_url, api_key, db))
             store = RecommendationStore(db)
             found_scenes = {_members(t) for t in store.targets("duplicate_scenes", "open")}
             found_performers = {_members(t) for t in store.targets("duplicate_performers", "open")}
@@ -104,7 +125,7 @@ def evaluate_duplicates(library_dir: Path) -> DuplicatesEvalReport:
         by_kind.setdefault(pair.kind, []).append(frozenset({pair.a, pair.b}) in found_scenes)
     lookalikes = {frozenset({p.a, p.b}) for p in truth.lookalikes}
     return DuplicatesEvalReport(
-        library=str(library.root),
+        library=library,
         scenes=_score(found_scenes, scene_truth),
         performers=_score(found_performers, {frozenset(g.ids) for g in truth.performers}),
         files=_score(found_files, {frozenset({sid}) for sid in truth.files}),

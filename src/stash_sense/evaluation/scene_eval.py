@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel
 
+from ..media.base import FrameSourceError
+from ..media.video import VideoFrameSource
 from ..scenes.engine import SceneEngine
 from ..scenes.params import SceneParams
-from ..scenes.sources.base import FrameSourceError
-from ..scenes.sources.video import VideoFrameSource
 from .scenes import TIERS, performer_keys, precision_recall, resolution_tier, score_scene
 
 STASHDB = "https://stashdb.org/graphql"
@@ -143,4 +143,4 @@ def _baseline(engine: SceneEngine, faces: list[tuple[int, np.ndarray]]) -> list[
     hits = engine.recognizer.db.search(np.stack([v for _, v in faces]), 1)
     ids = sorted({h[0].performer_id for h in hits if h and h[0].distance <= BASELINE_TOLERANCE})
     info = engine.recognizer.describe(ids)
-    return [(info[i][1], performer_keys(name=info[i][1], stash_ids=info[i][2])) for i in ids if i in info]
+    return [(info[i].name, performer_keys(name=info[i].name, stash_ids=info[i].stash_ids)) for i in ids if i in info]

@@ -37,7 +37,6 @@ from stash_sense.facedb.types import (
     EmbeddingModelInfo,
     FaceHit,
     Identity,
-    PerformerHit,
     PerformerRecord,
     local_endpoint,
 )
@@ -62,7 +61,6 @@ __all__ = [
     "Manifest",
     "ModelMismatchError",
     "NumpyIndex",
-    "PerformerHit",
     "PerformerRecord",
     "Share",
     "UnsupportedFormatError",

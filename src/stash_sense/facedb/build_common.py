@@ -27,7 +27,7 @@ DUPLICATE_DISTANCE = 0.06
 def build_embedder(name: str | None, out: Path) -> FaceEmbedder:
     """The embedder a build uses: ``name``; else, when resuming a DB, the one it was started
     with; else the configured default. Its model must be installed (the error says how)."""
-    from ..config import embedder_name
+    from ..faces.catalog import embedder_name
     from .embedders import checked_embedder
     from .schema import META_MODEL, read_meta
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..faces.embed import FaceEmbedder, create_embedder
+from ..faces.embed import FaceEmbedder
+from ..faces.embedders import create_embedder
 from ..faces.models import ModelLoadError
 from .errors import EmbedderUnavailableError
 from .manifest import load_manifest

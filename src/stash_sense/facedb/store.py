@@ -22,9 +22,10 @@ from stash_sense.facedb.layout import CHECKSUMMED_FILES, DB_FILE, INDEX_FILE
 from stash_sense.facedb.manifest import Manifest, load_manifest
 from stash_sense.facedb.schema import META_DIM, META_MODEL, connect_read_only, read_meta
 from stash_sense.facedb.stats import DBStats, compute_stats
-from stash_sense.facedb.types import EmbeddingModelInfo, FaceHit, Identity, PerformerHit, PerformerRecord
+from stash_sense.facedb.types import EmbeddingModelInfo, FaceHit, Identity, PerformerRecord
 from stash_sense.facedb.vectors import check_unit_norm
 from stash_sense.facedb.writer import FaceDBWriter
+from stash_sense.matching.types import PerformerHit
 
 __all__ = ["FaceDB", "FaceDBWriter"]
 

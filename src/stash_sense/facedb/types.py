@@ -81,23 +81,6 @@ class FaceHit:
 
 
 @dataclass(frozen=True, slots=True)
-class PerformerHit:
-    """A performer near a query, aggregated over that performer's reference faces.
-
-    ``distance`` is the distance to the performer's nearest face, ``second_distance`` the
-    distance to its second-nearest face among the faces searched (``None`` when only one of its
-    faces was among them), ``faces_matched`` how many of its faces were among them and
-    ``faces_in_db`` how many it has in total.
-    """
-
-    performer_id: int
-    distance: float
-    second_distance: float | None
-    faces_matched: int
-    faces_in_db: int
-
-
-@dataclass(frozen=True, slots=True)
 class PerformerRecord:
     """Everything the DB knows about one performer (without the face vectors)."""
 

@@ -1,4 +1,7 @@
-"""Face embedders: aligned chip -> identity vector."""
+"""Face embedders: aligned chip -> identity vector (the interface, and dlib's descriptor).
+
+``faces/embedders.py`` opens one by name from the model catalog; ``embed_onnx.py`` holds the
+ONNX Runtime one."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .catalog import DEFAULT_EMBEDDER, catalog_entry, variant_name
 from .models import InferenceModel, dlib_model_file
 from .types import RGBImage, Vectors
 
@@ -37,29 +41,31 @@ class FaceEmbedder(InferenceModel):
 
 
 class DlibResNetEmbedder(FaceEmbedder):
-    """dlib's ResNet-29 face descriptor (128-d, 99.38% on LFW as published).
+    """dlib's ResNet-29 face descriptor (the catalog's ``dlib`` runtime; 128-d, 99.38% on LFW as
+    published).
 
     ``flip`` averages the descriptors of the chip and its mirror image, which cancels part of
     the left/right asymmetry of pose and lighting at twice the cost.
     """
 
-    dim = 128
     normalized = False
 
-    def __init__(self, *, flip: bool = False) -> None:
+    def __init__(self, base: str = DEFAULT_EMBEDDER, *, flip: bool = False) -> None:
         super().__init__()
+        self.entry = catalog_entry(base)
         self.flip = flip
-        self.model_name = "dlib-resnet-v1" + ("+flip" if flip else "")
+        self.dim = self.entry.dim
+        self.model_name = variant_name(self.entry.name, flip)
         self.preprocessing = "dlib-5pt-chip150-pad0.25-rgb"
         self.name = self.model_name
 
     def check_available(self) -> None:
-        dlib_model_file("dlib_face_recognition_resnet_model_v1.dat")
+        dlib_model_file(self.entry.file)
 
     def _load(self) -> Any:
         import dlib
 
-        return dlib.face_recognition_model_v1(dlib_model_file("dlib_face_recognition_resnet_model_v1.dat"))
+        return dlib.face_recognition_model_v1(dlib_model_file(self.entry.file))
 
     def embed(self, chips: list[RGBImage]) -> Vectors:
         if not chips:
@@ -70,19 +76,3 @@ class DlibResNetEmbedder(FaceEmbedder):
             mirrored = [np.ascontiguousarray(c[:, ::-1]) for c in chips]
             vecs = (vecs + np.asarray(self.model.compute_face_descriptor(mirrored), dtype=np.float32)) / 2.0
         return vecs.reshape(len(chips), self.dim)
-
-
-def create_embedder(name: str | None = None) -> FaceEmbedder:
-    """The embedder called ``name`` (default: the configured one, ``STASH_SENSE_EMBEDDER``)."""
-    from ..config import EMBEDDERS, ONNX_EMBEDDERS, embedder_base, embedder_name
-
-    name = name or embedder_name()
-    if name == "dlib-resnet-v1":
-        return DlibResNetEmbedder()
-    if name == "dlib-resnet-v1+flip":
-        return DlibResNetEmbedder(flip=True)
-    if name in ONNX_EMBEDDERS:
-        from .embed_onnx import OnnxFaceEmbedder
-
-        return OnnxFaceEmbedder(embedder_base(name), flip=name.endswith("+flip"))
-    raise ValueError(f"unknown face embedder {name!r}; known: {', '.join(EMBEDDERS)}")

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .align import ARCFACE_SIZE
-from .catalog import catalog_entry, install_command, installed_path
+from .catalog import catalog_entry, install_command, installed_path, variant_name
 from .embed import ARCFACE_ALIGNMENT, FaceEmbedder
 from .models import ModelLoadError
 from .types import RGBImage, Vectors
@@ -61,7 +61,7 @@ class OnnxFaceEmbedder(FaceEmbedder):
         self.entry = catalog_entry(base)
         self.flip = flip
         self.dim = self.entry.dim
-        self.model_name = self.entry.name + ("+flip" if flip else "")
+        self.model_name = variant_name(self.entry.name, flip)
         self.name = self.model_name
         self.preprocessing = f"arcface112-eyes5pt-dlib68-rgb-pm1-unit-x{DISTANCE_SCALE}"
         self._providers = providers

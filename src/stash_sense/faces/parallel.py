@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..config import embedder_name, worker_count
+from ..config import worker_count
+from .catalog import embedder_name
 from .pipeline import FacePipeline, PipelineOptions
 from .types import ImageFaces, RGBImage, Vectors
 
@@ -40,7 +41,7 @@ def _exit_with_parent(parent: int) -> None:
 
 def _init_worker(embedder: str) -> None:
     global _worker_pipeline
-    from .embed import create_embedder
+    from .embedders import create_embedder
 
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="exit-with-parent", daemon=True).start()
     _worker_pipeline = FacePipeline(embedder=create_embedder(embedder))

@@ -1,7 +1,13 @@
-"""Image -> faces: detect, fit landmarks, align, score quality, embed."""
+"""Image -> faces: detect, fit landmarks, align, score quality, embed.
+
+:meth:`FacePipeline.find_faces` is the one detect -> filter -> align path: photo identification,
+scene identification and face-DB builds all take their faces from it, and embed them either
+here (:meth:`FacePipeline.embed_faces`) or in a worker pool (:meth:`FacePipeline.attach`).
+"""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -18,10 +24,11 @@ from .align import (
     to_dlib_square,
 )
 from .detect import BlazeFaceDetector, CascadeDetector, FaceDetector, default_detector
-from .embed import ARCFACE_ALIGNMENT, FaceEmbedder, create_embedder
+from .embed import ARCFACE_ALIGNMENT, FaceEmbedder
+from .embedders import create_embedder
 from .imageio import ImageReadError, decode_image
 from .quality import face_quality
-from .types import Box, DetectedFace, Face, ImageFaces, Points, Rect, RGBImage
+from .types import Box, DetectedFace, Face, ImageFaces, Points, Rect, RGBImage, Vectors
 
 WHOLE_IMAGE = "whole-image"
 # Central squares tried, largest first, when a headshot is too tight for any detector.
@@ -34,6 +41,11 @@ _REFINE_STEPS = 4
 _SECOND_LOOK_MIN_SCORE = 0.7
 # Chips are enlarged to this side before the face check (BlazeFace wants more than a chip).
 _CHECK_SIZE = 300
+
+
+def _chip(face: Face) -> RGBImage:
+    assert face.crop is not None  # align() and fit_whole_image() always cut the chip
+    return face.crop
 
 
 def _covers_centre(box: Box, width: int, height: int) -> bool:
@@ -55,9 +67,31 @@ class ModelInfo:
 class PipelineOptions:
     min_face_size: int = 20  # px, the face box's shorter side
     min_detector_score: float = 0.5
+    min_quality: float = 0.0  # faces whose quality score is lower are dropped after alignment
     expect_single_face: bool = False  # performer images: keep the main face, fit one if none is found
+    # Video frames: the frame detector (BlazeFace only). The photo cascade's HOG stage costs ~100x
+    # BlazeFace on every frame without a face, and a performer who matters is in many frames.
+    video_frame: bool = False
     embed: bool = True
     keep_crops: bool = False
+
+
+@dataclass(slots=True)
+class FoundFaces:
+    """One image's faces from :meth:`FacePipeline.find_faces`."""
+
+    detected: int  # detections scoring at least min_detector_score, before the size filter
+    faces: list[Face]  # aligned and filtered, largest first (chips kept, not yet embedded)
+    detect_s: float = 0.0  # seconds spent detecting (benchmarks report the stages apart)
+    align_s: float = 0.0  # seconds spent fitting landmarks and cutting chips
+
+
+def frame_detector() -> CascadeDetector:
+    """The video-frame detector: both BlazeFace ranges, no HOG, a low score floor (the caller's
+    min_detector_score filters)."""
+    return CascadeDetector(
+        [BlazeFaceDetector(full_range=True, min_confidence=0.3), BlazeFaceDetector(full_range=False, min_confidence=0.3)]
+    )
 
 
 class FacePipeline:
@@ -68,8 +102,10 @@ class FacePipeline:
         detector: FaceDetector | None = None,
         embedder: FaceEmbedder | None = None,
         aligner: LandmarkAligner | None = None,
+        frames_detector: FaceDetector | None = None,
     ) -> None:
         self.detector = detector or default_detector()
+        self.frames_detector = frames_detector or frame_detector()
         self.embedder = embedder or create_embedder()
         self.aligner = aligner or LandmarkAligner()
         # The 5-point fit (boxes, quality, headshot checks) is the same for every embedder; an
@@ -84,6 +120,7 @@ class FacePipeline:
 
     def load(self) -> None:
         self.detector.load()
+        self.frames_detector.load()
         self.aligner.load()
         if self.five_points is not None:
             self.five_points.load()
@@ -92,11 +129,16 @@ class FacePipeline:
     # -- stages -----------------------------------------------------------------------------
 
     def detect(self, image: RGBImage, options: PipelineOptions = PipelineOptions()) -> list[DetectedFace]:
-        return self._usable(self.detector.detect(image), options)
+        detector = self.frames_detector if options.video_frame else self.detector
+        return self._usable(detector.detect(image), options)
 
     @staticmethod
-    def _usable(found: list[DetectedFace], options: PipelineOptions) -> list[DetectedFace]:
-        kept = [d for d in found if d.score >= options.min_detector_score and min(d.box.w, d.box.h) >= options.min_face_size]
+    def _confident(found: list[DetectedFace], options: PipelineOptions) -> list[DetectedFace]:
+        return [d for d in found if d.score >= options.min_detector_score]
+
+    @classmethod
+    def _usable(cls, found: list[DetectedFace], options: PipelineOptions) -> list[DetectedFace]:
+        kept = [d for d in cls._confident(found, options) if min(d.box.w, d.box.h) >= options.min_face_size]
         kept.sort(key=lambda d: d.box.area, reverse=True)
         return kept
 
@@ -206,25 +248,41 @@ class FacePipeline:
 
     # -- whole images -----------------------------------------------------------------------
 
-    def analyze(self, image: RGBImage, options: PipelineOptions = PipelineOptions()) -> list[Face]:
+    def find_faces(self, image: RGBImage, options: PipelineOptions = PipelineOptions()) -> FoundFaces:
+        """Detect, filter (score, size), align and filter (quality): the one path every caller
+        takes. Chips stay on the faces for embedding; nothing is embedded here."""
         # dlib's bindings need C-contiguous uint8 RGB (slices and views are not).
         image = np.ascontiguousarray(image, dtype=np.uint8)
+        started = time.perf_counter()
         if options.expect_single_face:
             detected = self.detect_subject(image, options)
+            confident = len(detected)
         else:
-            detected = self.detect(image, options)
-        faces = [self.align(image, d) for d in detected]
+            raw = (self.frames_detector if options.video_frame else self.detector).detect(image)
+            confident = len(self._confident(raw, options))
+            detected = self._usable(raw, options)
+        aligning = time.perf_counter()
+        faces = [face for face in (self.align(image, d) for d in detected) if face.quality >= options.min_quality]
         if not faces and options.expect_single_face:
             fitted = self.fit_whole_image(image)
-            faces = [fitted] if fitted is not None else []
-        if options.embed and faces:
-            chips: list[RGBImage] = []
-            for face in faces:
-                assert face.crop is not None  # align() and fit_whole_image() always cut the chip
-                chips.append(face.crop)
-            vectors = self.embedder.embed(chips)
-            for face, vec in zip(faces, vectors):
-                face.embedding = vec
+            faces = [fitted] if fitted is not None and fitted.quality >= options.min_quality else []
+        return FoundFaces(confident, faces, aligning - started, time.perf_counter() - aligning)
+
+    def embed_faces(self, faces: list[Face]) -> None:
+        """Embeds the faces' chips in this process (see :meth:`attach` for a worker pool's)."""
+        if faces:
+            self.attach(faces, self.embedder.embed([_chip(face) for face in faces]))
+
+    @staticmethod
+    def attach(faces: list[Face], vectors: Vectors | list[Vectors]) -> None:
+        """Gives each face its vector (row i for faces[i]), computed here or by a worker pool."""
+        for face, vec in zip(faces, vectors):
+            face.embedding = np.asarray(vec, dtype=np.float32)
+
+    def analyze(self, image: RGBImage, options: PipelineOptions = PipelineOptions()) -> list[Face]:
+        faces = self.find_faces(image, options).faces
+        if options.embed:
+            self.embed_faces(faces)
         if not options.keep_crops:
             for face in faces:
                 face.crop = None

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ..faces.catalog import calibration_file
+
 FEATURES = ("distance", "margin", "cohort_z")
 
 
@@ -76,8 +78,9 @@ def fit_logistic(
 
 
 def load_default_calibration(model: str) -> Calibration:
-    """The calibration shipped for an embedding model (raises KeyError when none exists)."""
-    name = model.replace("+", "_") + ".json"
+    """The calibration shipped for an embedding model, the file its model catalog entry names
+    (raises KeyError when none exists)."""
+    name = calibration_file(model)
     try:
         text = resources.files("stash_sense.matching").joinpath("calibrations", name).read_text()
     except FileNotFoundError as exc:

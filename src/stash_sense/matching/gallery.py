@@ -13,7 +13,7 @@ from typing import Any, TypeAlias
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ..facedb.types import PerformerHit
+from .types import PerformerHit
 
 FloatArray: TypeAlias = NDArray[np.floating[Any]]
 """Face descriptors (one row each) or a single descriptor, float32 or float64."""

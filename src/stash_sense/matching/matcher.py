@@ -8,9 +8,9 @@ from typing import Protocol
 
 import numpy as np
 
-from ..facedb.types import PerformerHit
 from .calibration import Calibration
 from .gallery import FloatArray, with_centroids
+from .types import PerformerHit
 
 
 class PerformerSearch(Protocol):

@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from ..config import model_source, models_dir
-from ..faces.catalog import CATALOG, ModelEntry, catalog_entry
+from ..faces.catalog import INSTALLABLE, ModelEntry, installable_entry
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes expected)
 _CHUNK = 1 << 16
@@ -74,16 +74,16 @@ def _status(entry: ModelEntry, verify: bool) -> ModelStatus:
 
 def model_statuses(*, verify: bool = False) -> list[ModelStatus]:
     """Every catalogued model and whether it is installed (and intact, with ``verify``)."""
-    return [_status(entry, verify) for entry in CATALOG.values()]
+    return [_status(entry, verify) for entry in INSTALLABLE.values()]
 
 
 def verify_model(name: str) -> ModelStatus:
-    return _status(catalog_entry(name), True)
+    return _status(installable_entry(name), True)
 
 
 def remove_model(name: str) -> bool:
     """Delete an installed model (and any unfinished download of it); False if none was there."""
-    entry = catalog_entry(name)
+    entry = installable_entry(name)
     path = models_dir() / entry.file
     _part_path(entry).unlink(missing_ok=True)
     if path.is_file():
@@ -111,7 +111,7 @@ def install_model(
     """Install model ``name`` from ``from_file``, else from ``source`` (default
     ``STASH_SENSE_MODEL_SOURCE``); returns the installed path. Raises :class:`InstallError`
     (nothing installed) on any failure."""
-    entry = catalog_entry(name)
+    entry = installable_entry(name)
     if not entry.commercial_use and not accept_licence:
         raise LicenceNotAcceptedError(
             f"{licence_text(entry)}\nIts licence does not allow commercial use; to install it, accept the "

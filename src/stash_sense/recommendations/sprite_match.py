@@ -21,8 +21,8 @@ from urllib.parse import urljoin
 import numpy as np
 from PIL import Image
 
+from stash_sense.media.vtt import parse_sprite_vtt
 from stash_sense.recommendations.phash_index import popcount64
-from stash_sense.scenes.sources.vtt import parse_sprite_vtt
 from stash_sense.stash import Priority, StashClient, StashError
 from stash_sense.stash.library_client import scene_sprite_paths
 

@@ -6,19 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-MatchingMode = Literal["frequency", "cluster", "hybrid"]
+from ..faces.catalog import scene_max_distance
 
-# The distance ceiling a scene uses when the caller leaves ``max_distance`` unset, per embedder
-# (others keep the field's 0.6, dlib's same-person tolerance). EdgeFace distances run on another
-# scale: a performer's own faces in a scene match within ~0.47, while faces that are occluded or
-# cut off gather around a few "hub" strangers of the gallery at 0.47-0.53 with a confident score
-# (the single-photo calibration sees a clear margin to the next performer). Fitted on a tuning
-# scene library only: 40 scenes (seed 7) rendered from lfw/tuning, the 144 identities with 6
-# photos as performers (3 in the gallery, 3 shown), the other tuning identities split into 1,902
-# gallery distractors and 1,902 unknown people; DB of 2,046 performers. Sweeping the ceiling with
-# the default parameters, 0.47-0.49 keeps every performer (recall 1.000, 144 of 144) and removes
-# the most false positives (9 -> 4, precision 0.941 -> 0.973); 0.48 is that range's middle.
-SCENE_MAX_DISTANCE: dict[str, float] = {"edgeface-xs": 0.48}
+MatchingMode = Literal["frequency", "cluster", "hybrid"]
 
 
 class SceneParams(BaseModel):
@@ -36,7 +26,7 @@ class SceneParams(BaseModel):
     cluster_threshold: float = Field(0.5, gt=0.0, le=2.0, description="Average-linkage distance that joins faces into one person.")
     max_distance: float = Field(
         0.6, gt=0.0, le=2.0,
-        description="Hard ceiling on a performer's distance (left unset: the embedder's scene ceiling, see SCENE_MAX_DISTANCE).",
+        description="Hard ceiling on a performer's distance (left unset: the embedder's scene ceiling in the model catalog, if it has one).",
     )
     top_k: int = Field(5, ge=1, le=50)
     min_appearances: int = Field(2, ge=1, description="Faces a performer must match.")
@@ -55,9 +45,10 @@ class SceneParams(BaseModel):
 
     def for_embedder(self, model_name: str) -> SceneParams:
         """These parameters with the embedder's scene ceiling when ``max_distance`` was not set."""
-        if "max_distance" in self.model_fields_set or model_name not in SCENE_MAX_DISTANCE:
+        ceiling = scene_max_distance(model_name)
+        if "max_distance" in self.model_fields_set or ceiling is None:
             return self
-        resolved = self.model_copy(update={"max_distance": SCENE_MAX_DISTANCE[model_name]})
+        resolved = self.model_copy(update={"max_distance": ceiling})
         # Still "unset" as far as the caller is concerned, so resolving again is harmless.
         resolved.model_fields_set.discard("max_distance")
         return resolved

@@ -22,10 +22,10 @@ from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from ..scenes.sources.base import FrameSource, FrameSourceError
-from ..scenes.sources.image import ImageFrameSource
-from ..scenes.sources.sprite import SpriteFrameSource
-from ..scenes.sources.video import VideoFrameSource
+from ..media.base import FrameSource, FrameSourceError
+from ..media.image import ImageFrameSource
+from ..media.sprite import SpriteFrameSource
+from ..media.video import VideoFrameSource
 from .client import StashClient
 from .errors import StashError
 from .models import Scene

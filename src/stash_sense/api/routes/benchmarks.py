@@ -7,6 +7,7 @@ import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path as FsPath
+from typing import Any
 
 import anyio
 from fastapi import APIRouter, Depends, Path
@@ -46,7 +47,7 @@ class BenchmarkReport(BaseModel):
     name: str
     modified_at: str
     summary: str | None
-    recommended_config: dict | None
+    recommended_config: dict[str, Any] | None
     files: list[str]
     html_path: str | None = Field(None, description="Where to GET the HTML report (send the API key).")
 
@@ -80,7 +81,11 @@ def _list(root: FsPath) -> list[BenchmarkReportSummary]:
     for folder in _report_dirs(root):
         summary = _read_text(folder / SUMMARY, 4096)
         head = "\n".join(summary.strip().splitlines()[:3]) if summary else None
-        out.append(BenchmarkReportSummary(name=folder.name, modified_at=_iso(_modified(folder)), has_html=(folder / REPORT_HTML).is_file(), summary_head=head))
+        out.append(
+            BenchmarkReportSummary(
+                name=folder.name, modified_at=_iso(_modified(folder)), has_html=(folder / REPORT_HTML).is_file(), summary_head=head
+            )
+        )
     return out
 
 
@@ -102,7 +107,10 @@ def _open(folder: FsPath) -> BenchmarkReport:
             config = None
     has_html = (folder / REPORT_HTML).is_file()
     return BenchmarkReport(
-        name=folder.name, modified_at=_iso(_modified(folder)), summary=_read_text(folder / SUMMARY), recommended_config=config,
+        name=folder.name,
+        modified_at=_iso(_modified(folder)),
+        summary=_read_text(folder / SUMMARY),
+        recommended_config=config,
         files=sorted(p.name for p in folder.iterdir() if p.is_file()),
         html_path=f"/benchmarks/{folder.name}/report.html" if has_html else None,
     )
@@ -115,14 +123,21 @@ async def list_reports(sidecar: Sidecar = Depends(get_sidecar)) -> BenchmarkRepo
     return BenchmarkReportList(directory=str(root), reports=reports)
 
 
-@router.get("/{name}", response_model=BenchmarkReport, summary="One benchmark report: summary and recommended settings", responses=error_responses(404))
+@router.get(
+    "/{name}",
+    response_model=BenchmarkReport,
+    summary="One benchmark report: summary and recommended settings",
+    responses=error_responses(404),
+)
 async def open_report(name: str = Path(pattern=NAME_PATTERN), sidecar: Sidecar = Depends(get_sidecar)) -> BenchmarkReport:
     folder = _folder(sidecar, name)
     return await anyio.to_thread.run_sync(_open, folder)
 
 
 @router.get(
-    "/{name}/report.html", response_class=Response, summary="A benchmark's HTML report",
+    "/{name}/report.html",
+    response_class=Response,
+    summary="A benchmark's HTML report",
     responses={200: {"content": {"text/html": {}}}, **error_responses(404)},
 )
 async def report_html(name: str = Path(pattern=NAME_PATTERN), sidecar: Sidecar = Depends(get_sidecar)) -> HTMLResponse:

@@ -17,7 +17,12 @@ from stash_sense.api.errors import not_found
 router = APIRouter(include_in_schema=False)
 
 ASSET_PREFIX = "/dashboard/"
-_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
+_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
 # Inline styles are allowed for the benchmark report shown in a sandboxed frame (it carries its
 # own <style>); scripts never run inline.
 CSP = (
@@ -37,7 +42,7 @@ def _serve(name: str) -> Response:
     data = _asset(name)
     if data is None:
         raise not_found(f"no dashboard file {name!r}")
-    suffix = name[name.rfind("."):]
+    suffix = name[name.rfind(".") :]
     return Response(data, media_type=_TYPES[suffix], headers={"Content-Security-Policy": CSP, "Cache-Control": "no-cache"})
 
 

@@ -41,7 +41,7 @@ def _request_body_doc() -> dict[str, Any]:
 
 
 def _validation_error(exc: ValidationError, where: str) -> ApiError:
-    fields = [FieldError(loc=[where, *[p if isinstance(p, (str, int)) else str(p) for p in e["loc"]]], msg=e["msg"]) for e in exc.errors()]
+    fields = [FieldError(loc=[where, *e["loc"]], msg=e["msg"]) for e in exc.errors()]
     summary = "; ".join(f"{'.'.join(str(p) for p in f.loc)}: {f.msg}" for f in fields[:5])
     return ApiError(422, "validation_error", f"invalid request: {summary}", fields=fields)
 

@@ -32,6 +32,20 @@ class ZipResponse(Response):
     media_type = "application/zip"
 
 
+# The YAML document's shape (clients that parse YAML, schemathesis among them, check it).
+INDEX_SCHEMA = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["id", "name", "version", "date", "path", "sha256"],
+        "properties": {
+            **{key: {"type": "string"} for key in ("id", "name", "version", "date", "path", "sha256")},
+            "requires": {"type": "array", "items": {"type": "string"}},
+            "metadata": {"type": "object"},
+        },
+    },
+}
+
 router = APIRouter(tags=["plugin"])
 
 
@@ -40,15 +54,24 @@ def _plugin() -> PackedPlugin:
         plugin = packaged_plugin()  # packed once per process
     except (PluginBundleError, OSError):
         log.exception("cannot pack the Stash plugin shipped in this package")
-        raise ApiError(500, "internal_error", "the Stash plugin shipped with this sidecar cannot be packed (see the sidecar's log)") from None
+        raise ApiError(
+            500, "internal_error", "the Stash plugin shipped with this sidecar cannot be packed (see the sidecar's log)"
+        ) from None
     if plugin.zip_name != ZIP_PATH.rsplit("/", 1)[1]:  # the zip route below must serve the path the index names
         raise ApiError(500, "internal_error", f"the shipped plugin's id is {plugin.id!r}, not {PLUGIN_ID!r}")
     return plugin
 
 
 @router.get(
-    INDEX_PATH, response_class=YamlResponse, summary="Stash plugin source index (no API key needed)",
-    responses={200: {"description": "A Stash plugin source listing this sidecar's plugin", "content": {"application/x-yaml": {"schema": {"type": "string"}}}}},
+    INDEX_PATH,
+    response_class=YamlResponse,
+    summary="Stash plugin source index (no API key needed)",
+    responses={
+        200: {
+            "description": "A Stash plugin source listing this sidecar's plugin",
+            "content": {"application/x-yaml": {"schema": INDEX_SCHEMA}},
+        }
+    },
 )
 def plugin_index() -> YamlResponse:
     """Add this URL in Stash (Settings > Plugins > Available Plugins > Add Source) to install the
@@ -57,12 +80,23 @@ def plugin_index() -> YamlResponse:
 
 
 @router.get(
-    ZIP_PATH, response_class=ZipResponse, summary="The Stash plugin as a zip (no API key needed)",
-    responses={200: {"description": "The plugin files, as Stash unpacks them into its plugins folder", "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}},
+    ZIP_PATH,
+    response_class=ZipResponse,
+    summary="The Stash plugin as a zip (no API key needed)",
+    responses={
+        200: {
+            "description": "The plugin files, as Stash unpacks them into its plugins folder",
+            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
 )
 def plugin_zip() -> ZipResponse:
     plugin = _plugin()
-    return ZipResponse(plugin.data, headers={
-        "Cache-Control": "no-cache", "ETag": f'"{plugin.sha256}"',
-        "Content-Disposition": f'attachment; filename="{plugin.zip_name}"',
-    })
+    return ZipResponse(
+        plugin.data,
+        headers={
+            "Cache-Control": "no-cache",
+            "ETag": f'"{plugin.sha256}"',
+            "Content-Disposition": f'attachment; filename="{plugin.zip_name}"',
+        },
+    )

@@ -76,7 +76,9 @@ class ResolveRequest(BaseModel):
         "fix", description="fix: apply the type's change in Stash (merge / delete files); mark_resolved: only record it as done."
     )
     keeper: str | None = Field(None, max_length=64, description="The performer, scene or file to keep (default: the suggested one).")
-    file_ids: list[str] | None = Field(None, max_length=64, description="duplicate_files: the files to delete (default: all but the keeper).")
+    file_ids: list[str] | None = Field(
+        None, max_length=64, description="duplicate_files: the files to delete (default: all but the keeper)."
+    )
     confirm: bool = Field(False, description="Must be true for an action that changes Stash.")
     note: str | None = Field(None, max_length=500)
 
@@ -120,7 +122,12 @@ async def list_recommendations(
     if min_confidence is not None and max_confidence is not None and min_confidence > max_confidence:
         raise bad_request("min_confidence must not be above max_confidence", error="invalid_range")
     items, total = _store(sidecar).list(
-        type=type, status=status, min_confidence=min_confidence, max_confidence=max_confidence, page=page, per_page=per_page,
+        type=type,
+        status=status,
+        min_confidence=min_confidence,
+        max_confidence=max_confidence,
+        page=page,
+        per_page=per_page,
     )
     return RecommendationPage(items=items, total=total, page=page, per_page=per_page)
 
@@ -136,8 +143,7 @@ async def analysis_status(jobs: AnalysisJobs = Depends(get_analysis_jobs)) -> An
     return AnalysisStatus(**jobs.status())
 
 
-@router.post("/analysis", response_model=AnalysisStatus, status_code=202, summary="Start an analysis",
-             responses=error_responses(409, 503))
+@router.post("/analysis", response_model=AnalysisStatus, status_code=202, summary="Start an analysis", responses=error_responses(409, 503))
 async def start_analysis(body: AnalysisRequest, jobs: AnalysisJobs = Depends(get_analysis_jobs)) -> AnalysisStatus:
     """Incremental (only what changed in Stash since the type's last run) unless ``full`` or the
     analyzer's logic changed. Poll ``GET /recommendations/analysis`` for progress."""
@@ -151,19 +157,21 @@ async def stop_analysis(jobs: AnalysisJobs = Depends(get_analysis_jobs)) -> Anal
 
 @router.get("/analysis/runs", response_model=list[AnalysisRun], summary="Analysis runs, newest first")
 async def runs(
-    type: RecommendationType | None = Query(None), limit: int = Query(20, ge=1, le=200), sidecar: Sidecar = Depends(get_sidecar),
+    type: RecommendationType | None = Query(None),
+    limit: int = Query(20, ge=1, le=200),
+    sidecar: Sidecar = Depends(get_sidecar),
 ) -> list[AnalysisRun]:
     return _store(sidecar).runs(type, limit)
 
 
-@router.get("/{rec_id}", response_model=RecommendationDetail, summary="One recommendation with its evidence",
-            responses=error_responses(404))
+@router.get(
+    "/{rec_id}", response_model=RecommendationDetail, summary="One recommendation with its evidence", responses=error_responses(404)
+)
 async def detail(rec_id: RecId, sidecar: Sidecar = Depends(get_sidecar)) -> RecommendationDetail:
     return _detail(_store(sidecar), rec_id)
 
 
-@router.post("/{rec_id}/dismiss", response_model=RecommendationDetail, summary="Dismiss a recommendation",
-             responses=error_responses(404))
+@router.post("/{rec_id}/dismiss", response_model=RecommendationDetail, summary="Dismiss a recommendation", responses=error_responses(404))
 async def dismiss(rec_id: RecId, body: DismissRequest, sidecar: Sidecar = Depends(get_sidecar)) -> RecommendationDetail:
     """A soft dismissal holds until the evidence changes; ``permanent`` and ``not_duplicate``
     hold for ever (the pair is remembered even if the recommendation row is re-created)."""
@@ -173,8 +181,7 @@ async def dismiss(rec_id: RecId, body: DismissRequest, sidecar: Sidecar = Depend
     return _detail(store, rec_id)
 
 
-@router.post("/{rec_id}/undismiss", response_model=RecommendationDetail, summary="Take back a dismissal",
-             responses=error_responses(404))
+@router.post("/{rec_id}/undismiss", response_model=RecommendationDetail, summary="Take back a dismissal", responses=error_responses(404))
 async def undismiss(rec_id: RecId, sidecar: Sidecar = Depends(get_sidecar)) -> RecommendationDetail:
     store = _store(sidecar)
     if store.undismiss(rec_id) is None:
@@ -182,9 +189,15 @@ async def undismiss(rec_id: RecId, sidecar: Sidecar = Depends(get_sidecar)) -> R
     return _detail(store, rec_id)
 
 
-@router.post("/{rec_id}/resolve", response_model=ResolveResponse, summary="Fix or close a recommendation",
-             responses={**error_responses(404, 409, 502, 503),
-                        403: {"model": ErrorBody, "description": "The sidecar has no API key: actions that change Stash are off"}})
+@router.post(
+    "/{rec_id}/resolve",
+    response_model=ResolveResponse,
+    summary="Fix or close a recommendation",
+    responses={
+        **error_responses(404, 409, 502, 503),
+        403: {"model": ErrorBody, "description": "The sidecar has no API key: actions that change Stash are off"},
+    },
+)
 async def resolve(rec_id: RecId, body: ResolveRequest, sidecar: Sidecar = Depends(get_sidecar)) -> ResolveResponse:
     """``fix`` changes Stash: merge the performers into the keeper, delete the scene's other
     files (never the last one), or merge the scenes into the keeper. It needs the sidecar's API
@@ -200,7 +213,7 @@ async def resolve(rec_id: RecId, body: ResolveRequest, sidecar: Sidecar = Depend
     if sidecar.settings.api_key is None:
         raise ApiError(403, "api_key_required", "actions that change Stash need the sidecar's API key: set STASH_SENSE_API_KEY")
     if not body.confirm:
-        raise ApiError(400, "confirmation_required", f"{ACTIONS_BY_TYPE.get(rec.type, 'this action')} changes Stash: send \"confirm\": true")
+        raise ApiError(400, "confirmation_required", f'{ACTIONS_BY_TYPE.get(rec.type, "this action")} changes Stash: send "confirm": true')
     if rec.status != "open":
         raise ApiError(409, "not_open", f"recommendation {rec_id} is {rec.status}; only open recommendations can be fixed")
     client = sidecar.stash.require()
@@ -215,4 +228,3 @@ async def resolve(rec_id: RecId, body: ResolveRequest, sidecar: Sidecar = Depend
     action = store.record_action(rec_id, outcome.action, "done", outcome.record())
     store.resolve(rec_id, f"{outcome.action} done (action {action.id})" + (f": {body.note}" if body.note else ""))
     return ResolveResponse(recommendation=_detail(store, rec_id), action=action)
-

@@ -24,9 +24,9 @@ from stash_sense.api.stash_access import stash_error
 from stash_sense.api.url_guard import UrlGuard
 from stash_sense.app.performers import add_to_scene
 from stash_sense.app.stash_scene import StashSceneIdentification, identify_stash_scene
+from stash_sense.media import FrameSourceError
 from stash_sense.scenes.params import SceneParams
 from stash_sense.scenes.result import SceneIdentification
-from stash_sense.scenes.sources import FrameSourceError
 from stash_sense.stash import Priority, Scene, StashError
 from stash_sense.userdb import fingerprint_from_result
 
@@ -89,7 +89,9 @@ async def _identify_stash_scene(body: SceneIdentifyRequest, params: SceneParams,
             raise unprocessable(f"scene {body.scene_id} has no stream, sprite or screenshot in Stash", error="no_frames")
         await stash.limiter.acquire(Priority.HIGH)  # opening Stash's video is a Stash request too
         async with sidecar.face_db.lease() as recognizer:
-            return await sidecar.work.run(identify_scene, recognizer, plan, scene_params, priority=Priority.HIGH, what="scene identification")
+            return await sidecar.work.run(
+                identify_scene, recognizer, plan, scene_params, priority=Priority.HIGH, what="scene identification"
+            )
 
     try:
         return await identify_stash_scene(stash, body.scene_id, params, run, boost_tagged=body.boost_tagged, priority=Priority.HIGH)
@@ -104,14 +106,25 @@ async def _identify_url(body: SceneIdentifyRequest, params: SceneParams, sidecar
     guard = UrlGuard.from_settings(settings)
     # Fail fast with a clear message; the plan's fetches are guarded again, connection by
     # connection and redirect by redirect, so a second DNS answer cannot get past this.
-    for name, spec in (("url", body.url), ("sprite_vtt", body.sprite_vtt), ("sprite_image", body.sprite_image),
-                       ("screenshot", body.screenshot)):
+    for name, spec in (
+        ("url", body.url),
+        ("sprite_vtt", body.sprite_vtt),
+        ("sprite_image", body.sprite_image),
+        ("screenshot", body.screenshot),
+    ):
         if spec and "://" in spec and spec.split("://", 1)[0].lower() in ("http", "https"):
             await guard.check(spec, name)
     plan: SourcePlan = plan_for_request(
-        sidecar.stash, url=body.url or "", sprite_vtt=body.sprite_vtt, sprite_image=body.sprite_image,
-        screenshot=body.screenshot, kind=body.source, roots=settings.media_roots, timeout=settings.fetch_timeout_s,
-        video_mode=body.video_mode, guard=guard,
+        sidecar.stash,
+        url=body.url or "",
+        sprite_vtt=body.sprite_vtt,
+        sprite_image=body.sprite_image,
+        screenshot=body.screenshot,
+        kind=body.source,
+        roots=settings.media_roots,
+        timeout=settings.fetch_timeout_s,
+        video_mode=body.video_mode,
+        guard=guard,
     )
     try:
         async with sidecar.face_db.lease() as recognizer:
@@ -121,8 +134,10 @@ async def _identify_url(body: SceneIdentifyRequest, params: SceneParams, sidecar
 
 
 @router.get(
-    "/thumbnails/{token}", summary="A person thumbnail from a scene identification",
-    response_class=Response, responses={200: {"content": {"image/jpeg": {}}}, **error_responses(404)},
+    "/thumbnails/{token}",
+    summary="A person thumbnail from a scene identification",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}, **error_responses(404)},
 )
 async def thumbnail(token: str = Path(max_length=64), sidecar: Sidecar = Depends(get_sidecar)) -> Response:
     jpeg = sidecar.thumbnails.get(token)
@@ -132,7 +147,9 @@ async def thumbnail(token: str = Path(max_length=64), sidecar: Sidecar = Depends
 
 
 @router.post(
-    "/scene/{scene_id}/apply", response_model=ApplyResponse, summary="Add chosen performers to the scene in Stash",
+    "/scene/{scene_id}/apply",
+    response_model=ApplyResponse,
+    summary="Add chosen performers to the scene in Stash",
     responses=error_responses(400, 404, 422, 502, 503),
 )
 async def apply_to_scene(
@@ -150,6 +167,7 @@ async def apply_to_scene(
         raise stash_error(exc, f"updating scene {scene_id}") from None
     log.info("scene %s: added performers %s", scene_id, ", ".join(p.performer_id for p in update.added))
     return ApplyResponse(
-        scene_id=update.scene_id, added=[AppliedPerformer(**p.model_dump()) for p in update.added],
+        scene_id=update.scene_id,
+        added=[AppliedPerformer(**p.model_dump()) for p in update.added],
         scene_performer_ids=update.scene_performer_ids,
     )

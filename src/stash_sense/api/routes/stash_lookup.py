@@ -39,7 +39,9 @@ class ConnectionTest(BaseModel):
 
 
 @router.get("/scenes", response_model=SceneSearchResponse, summary="Find Stash scenes by title or id", responses=error_responses(502, 503))
-async def find_scenes(q: str = Query("", max_length=200, description="Title words, or a scene id."), sidecar: Sidecar = Depends(get_sidecar)) -> SceneSearchResponse:
+async def find_scenes(
+    q: str = Query("", max_length=200, description="Title words, or a scene id."), sidecar: Sidecar = Depends(get_sidecar)
+) -> SceneSearchResponse:
     stash = sidecar.stash.require()
     try:
         scenes = await search_scenes(stash, q)
@@ -48,7 +50,12 @@ async def find_scenes(q: str = Query("", max_length=200, description="Title word
     return SceneSearchResponse(query=q, scenes=scenes)
 
 
-@router.get("/performers", response_model=PerformerSearchResponse, summary="Find Stash performers by name or alias", responses=error_responses(502, 503))
+@router.get(
+    "/performers",
+    response_model=PerformerSearchResponse,
+    summary="Find Stash performers by name or alias",
+    responses=error_responses(502, 503),
+)
 async def find_performers(q: str = Query("", max_length=200), sidecar: Sidecar = Depends(get_sidecar)) -> PerformerSearchResponse:
     stash = sidecar.stash.require()
     try:
@@ -58,7 +65,9 @@ async def find_performers(q: str = Query("", max_length=200), sidecar: Sidecar =
     return PerformerSearchResponse(query=q, performers=performers)
 
 
-@router.post("/resolve", response_model=ResolveResponse, summary="Which Stash performer each identity names", responses=error_responses(502, 503))
+@router.post(
+    "/resolve", response_model=ResolveResponse, summary="Which Stash performer each identity names", responses=error_responses(502, 503)
+)
 async def resolve_identities(body: ResolveRequest, sidecar: Sidecar = Depends(get_sidecar)) -> ResolveResponse:
     """For each identity from an identification: the one Stash performer it names (this Stash's
     own id, a stash-box link, or the exact name for a folder DB), else why not and whether it
@@ -74,8 +83,10 @@ async def resolve_identities(body: ResolveRequest, sidecar: Sidecar = Depends(ge
 
 
 @router.post(
-    "/performers/from-stashbox", response_model=CreateFromStashBoxResponse,
-    summary="Create a performer from its stash-box entry (and add it to a scene)", responses=error_responses(400, 404, 422, 502, 503),
+    "/performers/from-stashbox",
+    response_model=CreateFromStashBoxResponse,
+    summary="Create a performer from its stash-box entry (and add it to a scene)",
+    responses=error_responses(400, 404, 422, 502, 503),
 )
 async def performer_from_stashbox(body: CreateFromStashBoxRequest, sidecar: Sidecar = Depends(get_sidecar)) -> CreateFromStashBoxResponse:
     """Name, disambiguation, aliases, portrait and the stash ID come from the stash-box that Stash
@@ -97,11 +108,19 @@ async def performer_from_stashbox(body: CreateFromStashBoxRequest, sidecar: Side
     if created:
         log.info("created performer %s (%s) from stash-box", performer.id, performer.name)
     return CreateFromStashBoxResponse(
-        performer=performer_summary(performer), created=created, scene_id=body.scene_id, scene_performer_ids=after,
+        performer=performer_summary(performer),
+        created=created,
+        scene_id=body.scene_id,
+        scene_performer_ids=after,
     )
 
 
-@router.post("/test-connection", response_model=ConnectionTest, summary="Check Stash now (bypasses the cached health check)", responses=error_responses(503))
+@router.post(
+    "/test-connection",
+    response_model=ConnectionTest,
+    summary="Check Stash now (bypasses the cached health check)",
+    responses=error_responses(503),
+)
 async def test_connection(sidecar: Sidecar = Depends(get_sidecar)) -> ConnectionTest:
     sidecar.stash.require()
     started = time.monotonic()

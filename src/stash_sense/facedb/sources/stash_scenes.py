@@ -23,10 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel
 
+from ...faces.cluster import cluster_faces
 from ...faces.pipeline import PipelineOptions
 from ...faces.types import Face
-from ...scenes.cluster import cluster_faces
-from ...scenes.sources.base import Frame, FrameSourceError
+from ...media.base import Frame, FrameSourceError
 from ...stash.client import StashClient
 from ...stash.media import SceneMediaError, open_scene_frames
 from ...stash.models import Scene
@@ -135,21 +135,19 @@ def _reference_faces(ctx: BuildContext) -> tuple[np.ndarray, np.ndarray]:
 def _scene_faces(ctx: BuildContext, frames: list[Frame], params: EnrichParams) -> list[tuple[int, float, Face]]:
     """Good-quality faces of the frames, embedded: ``(frame index, timestamp, face)``."""
     pipe = ctx.pipeline
-    options = PipelineOptions(min_face_size=params.min_face_size, min_detector_score=params.min_detector_score)
+    options = PipelineOptions(
+        min_face_size=params.min_face_size, min_detector_score=params.min_detector_score, min_quality=params.min_quality,
+        embed=False, keep_crops=True,
+    )
     found: list[tuple[int, float, Face]] = []
     for frame in frames:
-        image = np.ascontiguousarray(frame.image)
-        for detected in pipe.detect(image, options):
-            face = pipe.align(image, detected)
-            if face.quality >= params.min_quality:
-                found.append((frame.index, frame.timestamp, face))
-    chips = [face.crop for _, _, face in found]
-    if ctx.use_pool(len(chips)):
-        vectors = ctx.pool.embed_chips(chips, pipe.embedder.dim)
+        found.extend((frame.index, frame.timestamp, face) for face in pipe.find_faces(frame.image, options).faces)
+    faces = [face for _, _, face in found]
+    if ctx.use_pool(len(faces)):
+        pipe.attach(faces, ctx.pool.embed_chips([face.crop for face in faces], pipe.embedder.dim))
     else:
-        vectors = pipe.embedder.embed(chips) if chips else []
-    for (_, _, face), vector in zip(found, vectors):
-        face.embedding = np.asarray(vector, dtype=np.float32)
+        pipe.embed_faces(faces)
+    for face in faces:
         face.crop = None
     return found
 

@@ -1,4 +1,4 @@
-"""Frame sources for scene identification.
+"""Frame sources: the media layer (videos, sprite sheets and images in, RGB frames out).
 
 One interface, :class:`FrameSource`, over three inputs, best first:
 
@@ -7,12 +7,13 @@ One interface, :class:`FrameSource`, over three inputs, best first:
 - :class:`SpriteFrameSource`: Stash's sprite sheet (9x9 tiles, 160 px) and its WebVTT;
 - :class:`ImageFrameSource`: the scene screenshot, one frame.
 
-:func:`open_frame_source` picks the best that works. This layer knows nothing of Stash's API:
-callers pass plain URLs and, for authentication, a headers dict such as ``{"ApiKey": key}``.
+:func:`open_frame_source` picks the best that works. This layer sits below ``stash/``, ``facedb/``
+and the scene engine and knows nothing of them, nor of Stash's API: callers pass plain URLs and,
+for authentication, a headers dict such as ``{"ApiKey": key}``.
 """
 
-from stash_sense.scenes.sources.auto import FRAME_SOURCE_KINDS, open_frame_source
-from stash_sense.scenes.sources.base import (
+from stash_sense.media.auto import FRAME_SOURCE_KINDS, open_frame_source
+from stash_sense.media.base import (
     SOURCE_KINDS,
     Frame,
     FrameFailure,
@@ -20,9 +21,9 @@ from stash_sense.scenes.sources.base import (
     FrameSourceError,
     sampling_timestamps,
 )
-from stash_sense.scenes.sources.image import ImageFrameSource, decode_image
-from stash_sense.scenes.sources.redaction import redact_text, redact_url
-from stash_sense.scenes.sources.sprite import (
+from stash_sense.media.image import ImageFrameSource, decode_image
+from stash_sense.media.redaction import redact_text, redact_url
+from stash_sense.media.sprite import (
     STASH_SPRITE_COLUMNS,
     STASH_SPRITE_ROWS,
     STASH_SPRITE_TILE_SIZE,
@@ -31,8 +32,8 @@ from stash_sense.scenes.sources.sprite import (
     make_sprite_sheet,
     stash_tile_size,
 )
-from stash_sense.scenes.sources.video import VIDEO_MODES, VideoFrameSource
-from stash_sense.scenes.sources.vtt import (
+from stash_sense.media.video import VIDEO_MODES, VideoFrameSource
+from stash_sense.media.vtt import (
     SpriteCue,
     format_sprite_vtt,
     format_vtt_time,

@@ -22,11 +22,11 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from stash_sense.scenes.sources.base import Frame, FrameFailure, FrameSourceError, sampling_timestamps
-from stash_sense.scenes.sources.fetch import MediaSpec, describe_spec, http_client, is_url, read_media
-from stash_sense.scenes.sources.image import decode_image
-from stash_sense.scenes.sources.video import VideoFrameSource
-from stash_sense.scenes.sources.vtt import SpriteCue, format_sprite_vtt, parse_sprite_vtt
+from stash_sense.media.base import Frame, FrameFailure, FrameSourceError, sampling_timestamps
+from stash_sense.media.fetch import MediaSpec, describe_spec, http_client, is_url, read_media
+from stash_sense.media.image import decode_image
+from stash_sense.media.video import VideoFrameSource
+from stash_sense.media.vtt import SpriteCue, format_sprite_vtt, parse_sprite_vtt
 
 #: Stash's sprite layout: a square grid of 9x9 tiles, each 160 px on its longer side.
 STASH_SPRITE_COLUMNS = 9

@@ -10,8 +10,8 @@ import httpx
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from stash_sense.scenes.sources.base import Frame, FrameFailure, FrameSourceError
-from stash_sense.scenes.sources.fetch import MediaSpec, describe_spec, read_media
+from stash_sense.media.base import Frame, FrameFailure, FrameSourceError
+from stash_sense.media.fetch import MediaSpec, describe_spec, read_media
 
 
 def decode_image(data: bytes, what: str = "image") -> np.ndarray:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from stash_sense.scenes.sources.base import FrameSourceError
-from stash_sense.scenes.sources.redaction import describe_headers, redact_secrets, redact_url
+from stash_sense.media.base import FrameSourceError
+from stash_sense.media.redaction import describe_headers, redact_secrets, redact_url
 
 #: Anything that names media: raw bytes, a filesystem path, or an http(s) URL.
 MediaSpec = bytes | bytearray | memoryview | str | os.PathLike[str]

@@ -7,10 +7,14 @@ few hundred faces at most, so the full distance matrix is cheap.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 
-def cluster_faces(embeddings: np.ndarray, frame_ids: list[int], threshold: float) -> list[list[int]]:
+def cluster_faces(embeddings: NDArray[np.floating[Any]], frame_ids: Sequence[int], threshold: float) -> list[list[int]]:
     """Clusters as lists of face indices, largest first."""
     n = len(embeddings)
     if n == 0:

@@ -27,10 +27,10 @@ import av.error
 import av.video.frame
 import httpx
 
-from stash_sense.scenes.sources.base import Frame, FrameFailure, FrameSourceError, sampling_timestamps
-from stash_sense.scenes.sources.fetch import check_local_file, has_unsupported_scheme, is_url
-from stash_sense.scenes.sources.httpio import HttpOpenError, HttpRangeReader
-from stash_sense.scenes.sources.redaction import describe_headers, redact_secrets, redact_url
+from stash_sense.media.base import Frame, FrameFailure, FrameSourceError, sampling_timestamps
+from stash_sense.media.fetch import check_local_file, has_unsupported_scheme, is_url
+from stash_sense.media.httpio import HttpOpenError, HttpRangeReader
+from stash_sense.media.redaction import describe_headers, redact_secrets, redact_url
 
 # Seek or decode forward to the next target? Seek only when the target lies past the next
 # keyframe (per the container's keyframe index; without one, further than the learnt GOP

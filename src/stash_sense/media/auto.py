@@ -7,12 +7,12 @@ from collections.abc import Callable, Mapping
 
 import httpx
 
-from stash_sense.scenes.sources.base import SOURCE_KINDS, FrameSource, FrameSourceError
-from stash_sense.scenes.sources.fetch import MediaSpec, describe_spec
-from stash_sense.scenes.sources.image import ImageFrameSource
-from stash_sense.scenes.sources.redaction import redact_secrets
-from stash_sense.scenes.sources.sprite import SpriteFrameSource
-from stash_sense.scenes.sources.video import VIDEO_MODES, VideoFrameSource
+from stash_sense.media.base import SOURCE_KINDS, FrameSource, FrameSourceError
+from stash_sense.media.fetch import MediaSpec, describe_spec
+from stash_sense.media.image import ImageFrameSource
+from stash_sense.media.redaction import redact_secrets
+from stash_sense.media.sprite import SpriteFrameSource
+from stash_sense.media.video import VIDEO_MODES, VideoFrameSource
 
 FRAME_SOURCE_KINDS: tuple[str, ...] = ("auto", *SOURCE_KINDS)
 

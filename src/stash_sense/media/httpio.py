@@ -1,6 +1,6 @@
 """A remote video as a seekable file for PyAV (FFmpeg), read with httpx and Range requests.
 
-:class:`~stash_sense.scenes.sources.video.VideoFrameSource` uses it instead of FFmpeg's own
+:class:`~stash_sense.media.video.VideoFrameSource` uses it instead of FFmpeg's own
 HTTP client when the caller hands it an httpx transport (the API's URL guard). FFmpeg resolves
 host names and follows redirects by itself, out of our reach, so a check made before FFmpeg
 opens a URL could be undone by the name resolving elsewhere the second time (DNS rebinding) or
