@@ -20,7 +20,6 @@ import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from fractions import Fraction
-from pathlib import Path
 
 import av
 import av.error
@@ -28,8 +27,9 @@ import av.video.frame
 import httpx
 
 from stash_sense.media.base import Frame, FrameFailure, FrameSourceError, sampling_timestamps
-from stash_sense.media.fetch import check_local_file, has_unsupported_scheme, is_url
-from stash_sense.media.httpio import HttpOpenError, HttpRangeReader
+from stash_sense.media.fetch import is_url
+from stash_sense.media.httpio import HttpRangeReader
+from stash_sense.media.video_open import explain_av_error, open_container
 from stash_sense.media.redaction import describe_headers, redact_secrets, redact_url
 
 # Seek or decode forward to the next target? Seek only when the target lies past the next
@@ -53,15 +53,6 @@ SEEK_BACKOFF_TRIES = 4
 VIDEO_MODES = ("accurate", "fast")
 # Demuxers that open a still image as a one-frame "video"; a screenshot is not a video.
 _IMAGE_DEMUXERS = frozenset({"image2", "webp", "apng"})
-# Protocols FFmpeg may use for each kind of input (https needs tls over tcp). Anything else,
-# e.g. "concat:" or "subfile," pseudo-protocols hidden in a path, is refused.
-_URL_PROTOCOLS = "http,https,tcp,tls"
-_FILE_PROTOCOLS = "file"
-# Read through our own I/O, FFmpeg needs no protocol; a demuxer that opens other URLs itself (an
-# HLS playlist's segments) must not, or it would fetch them past the transport.
-_NO_PROTOCOLS = "none"
-
-
 class _NoFrame(Exception):
     """The requested time yielded no frame (recorded as a failure, not raised to callers)."""
 
@@ -140,65 +131,9 @@ class VideoFrameSource:
     # --- opening -----------------------------------------------------------------------------
 
     def _open(self, target: str) -> av.container.InputContainer:
-        if self._is_url and self._transport is not None:
-            return self._open_through_transport(target)
-        if self._is_url:
-            options = {
-                "protocol_whitelist": _URL_PROTOCOLS,
-                "rw_timeout": str(int(self.timeout * 1_000_000)),
-            }
-            if self._headers:
-                options["headers"] = _header_block(self._headers)
-            name = target
-        else:
-            if has_unsupported_scheme(target):
-                raise FrameSourceError(f"video {self._shown}: unsupported URL scheme (use http(s) or a local path)")
-            path = Path(target)
-            check_local_file(path, "video")
-            # "file:" keeps FFmpeg from reading a colon in the name as a protocol prefix.
-            name = "file:" + str(path.resolve())
-            options = {"protocol_whitelist": _FILE_PROTOCOLS}
-        try:
-            return av.open(
-                name,
-                mode="r",
-                container_options=options,
-                timeout=(self.timeout, self.timeout),
-                metadata_errors="replace",
-            )
-        except av.error.FFmpegError as exc:
-            raise FrameSourceError(self._error(exc)) from None
-        except (OSError, UnicodeError) as exc:
-            raise FrameSourceError(
-                f"video {self._shown}{describe_headers(self._headers)}: cannot open ({self._clean(str(exc))})"
-            ) from None
-
-    def _open_through_transport(self, target: str) -> av.container.InputContainer:
-        assert self._transport is not None
-        _header_block(self._headers)  # the same refusal of line breaks as for FFmpeg's client
-        try:
-            reader = HttpRangeReader(target, self._headers, self.timeout, self._transport)
-        except HttpOpenError as exc:
-            raise FrameSourceError(f"video {self._shown}{describe_headers(self._headers)}: {self._clean(str(exc))}") from None
-        try:
-            container = av.open(
-                reader,
-                mode="r",
-                container_options={"protocol_whitelist": _NO_PROTOCOLS},
-                timeout=(self.timeout, self.timeout),
-                metadata_errors="replace",
-            )
-        except BaseException as exc:
-            reader.close()
-            if reader.refusal is not None:
-                raise reader.refusal from None
-            if isinstance(exc, (av.error.FFmpegError, OSError, UnicodeError)):
-                # A network failure while FFmpeg probed the file reads as "invalid data" to
-                # FFmpeg: the reader's own reason says more.
-                reason = reader.reason or (self._explain(exc) if isinstance(exc, av.error.FFmpegError) else str(exc))
-                raise FrameSourceError(f"video {self._shown}{describe_headers(self._headers)}: {self._clean(reason)}") from None
-            raise
-        self._reader = reader
+        container, self._reader = open_container(
+            target, is_url=self._is_url, headers=self._headers, timeout=self.timeout, transport=self._transport, shown=self._shown,
+        )
         return container
 
     def _setup_stream(self, threads: int) -> None:
@@ -579,38 +514,7 @@ class VideoFrameSource:
         return redact_secrets(text, self._headers)
 
     def _explain(self, exc: av.error.FFmpegError) -> str:
-        """A short reason for a PyAV error, without the file name PyAV appends (it may hold a key)."""
-        if isinstance(exc, av.error.HTTPUnauthorizedError):
-            return "HTTP 401 Unauthorized (check the API key)"
-        if isinstance(exc, av.error.HTTPForbiddenError):
-            return "HTTP 403 Forbidden (check the API key)"
-        if isinstance(exc, av.error.HTTPNotFoundError):
-            return "HTTP 404 Not Found"
-        if isinstance(exc, av.error.HTTPError):
-            return f"HTTP error ({self._clean(exc.strerror or 'unknown')})"
-        if isinstance(exc, av.error.ConnectionRefusedError):
-            return "connection refused (is the server running?)"
-        if isinstance(exc, (av.error.TimeoutError, av.error.ExitError)):
-            return f"timed out after {self.timeout:g} s"
-        if isinstance(exc, av.error.InvalidDataError):
-            return "not a video, or a corrupt/truncated file (FFmpeg: invalid data)"
-        if isinstance(exc, av.error.EOFError):
-            return "unexpected end of file (truncated?)"
-        if isinstance(exc, av.error.FileNotFoundError):
-            return "no such file"
-        return self._clean(exc.strerror or type(exc).__name__)
+        return explain_av_error(exc, self.timeout, self._headers)
 
     def _error(self, exc: av.error.FFmpegError) -> str:
         return f"video {self._shown}{describe_headers(self._headers)}: {self._explain(exc)}"
-
-
-def _header_block(headers: Mapping[str, str]) -> str:
-    """FFmpeg's ``headers`` option: ``Key: value\\r\\n`` lines; refuses line breaks (header injection)."""
-    lines = []
-    for key, value in headers.items():
-        if any(c in str(key) + str(value) for c in "\r\n") or not str(key).strip() or ":" in str(key):
-            raise FrameSourceError(
-                f"invalid HTTP header name or value for {str(key)!r} (no line breaks or colons in names)"
-            )
-        lines.append(f"{key}: {value}\r\n")
-    return "".join(lines)
