@@ -70,7 +70,8 @@ def test_plugins_are_listed_from_their_yaml(stash) -> None:
     assert probe["settings"] == [{"name": "greeting", "display_name": "Greeting", "type": "STRING"}]
     assert probe["tasks"] == [{"name": "Count", "description": "counts to steps"}]
     sense = plugins["stash-sense"]
-    assert sense["paths"]["javascript"][0].endswith("stash-sense.js")
+    # As real Stash answers: the URLs its UI loads the plugin's files from, not paths on disk.
+    assert sense["paths"] == {"javascript": [f"{url}/plugin/stash-sense/javascript"], "css": [f"{url}/plugin/stash-sense/css"]}
     assert {s["name"]: s["type"] for s in sense["settings"]}["minConfidence"] == "NUMBER"
     assert [t["name"] for t in sense["tasks"]] == ["Generate fingerprints"]
 

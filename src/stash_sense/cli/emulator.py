@@ -38,13 +38,32 @@ def serve(
         None, "--plugins-dir", help="Stash plugins folder: its raw plugins run through runPluginOperation/runPluginTask.",
         exists=True, file_okay=False,
     ),
+    stash_ui: str | None = typer.Option(
+        None, "--stash-ui", metavar="DIR",
+        help="Serve Stash's own web UI from this production build, with GraphQL subscriptions over WebSocket; "
+        "'default' is STASH_SENSE_STASH_UI, else ../shared/stash-ui/build.",
+    ),
+    base_path: str | None = typer.Option(
+        None, "--base-path", help="Also serve everything under this prefix (e.g. /stash), as behind a reverse proxy.",
+    ),
+    session_cookie: str | None = typer.Option(
+        None, "--session-cookie", help="A session cookie value accepted instead of the key (a browser's login), "
+        "or set STASH_SENSE_EMULATOR_SESSION.",
+    ),
 ) -> None:
-    """Serve LIBRARY as a Stash instance: GraphQL at /graphql plus streams, screenshots and sprites."""
+    """Serve LIBRARY as a Stash instance: GraphQL at /graphql plus streams, screenshots and sprites
+    (and, with --stash-ui, Stash's own web UI at /)."""
     from stash_sense.devtools.emulator.app import create_app
     from stash_sense.devtools.emulator.library import LibraryError
     from stash_sense.devtools.emulator.server import serve_forever
 
     key = _api_key(api_key, "STASH_SENSE_EMULATOR_API_KEY")
+    session = _api_key(session_cookie, "STASH_SENSE_EMULATOR_SESSION")
+    ui_dir: Path | None = None
+    if stash_ui is not None:
+        from stash_sense.config import stash_ui_dir
+
+        ui_dir = stash_ui_dir() if stash_ui == "default" else Path(stash_ui)
     ids = [part.strip() for part in without_image.split(",") if part.strip()]
     if not all(part.isdigit() for part in ids):
         raise typer.BadParameter(f"expected comma-separated ids, got {without_image!r}", param_hint="--performers-without-image")
@@ -52,11 +71,14 @@ def serve(
         application = create_app(
             library, api_key=key, schema_dir=schema, state_db=state_db, external_url=external_url,
             performers_without_image=[int(part) for part in ids], plugins_dir=plugins_dir,
+            stash_ui=ui_dir, base_path=base_path, session_cookie=session,
         )
     except (LibraryError, FileNotFoundError, ValueError) as exc:
-        raise typer.BadParameter(str(exc), param_hint="--library/--schema") from None
+        raise typer.BadParameter(str(exc), param_hint="--library/--schema/--stash-ui/--base-path") from None
     auth = "ApiKey required" if key else "no authentication"
     typer.echo(f"Stash emulator serving {library} at http://{host}:{port} ({auth}); GraphQL: http://{host}:{port}/graphql")
+    if ui_dir is not None:
+        typer.echo(f"Stash's web UI: http://{host}:{port}{application.state.base_path}/ (from {ui_dir})")
     serve_forever(application, host=host, port=port)
 
 

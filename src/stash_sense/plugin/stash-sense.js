@@ -52,8 +52,15 @@
 
   // -- Stash GraphQL -------------------------------------------------------------------------
 
+  // Stash's own URL for a path: under its base path (<base href>, "/stash/" behind a reverse
+  // proxy at /stash), exactly as Stash's UI builds its GraphQL URL (getPlatformURL).
+  function stashURL(path) {
+    const base = document.querySelector("base");
+    return new URL((base && base.getAttribute("href")) || "/", window.location.origin).href.replace(/\/?$/, "/") + path;
+  }
+
   async function gql(query, variables) {
-    const response = await fetch("/graphql", {
+    const response = await fetch(stashURL("graphql"), {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
@@ -225,7 +232,7 @@
           ? h("div", { className: "stash-sense-link" },
             h("label", { htmlFor: `stash-sense-search-${sceneId}-${index}` }, `Search Stash performers for ${label}`),
             h("input", {
-              id: `stash-sense-search-${sceneId}-${index}`, type: "search", className: "form-control", value: query,
+              id: `stash-sense-search-${sceneId}-${index}`, type: "search", className: "form-control text-input", value: query,
               onChange: (e) => setQuery(e.target.value), autoFocus: true,
             }),
             h("ul", { className: "stash-sense-matches" },
@@ -393,7 +400,7 @@
       h("h3", { id: "stash-sense-identify" }, "Identify a scene"),
       h("form", { className: "stash-sense-inline", onSubmit: submit },
         h("label", { htmlFor: "stash-sense-scene-query" }, "Scene title or id"),
-        h("input", { id: "stash-sense-scene-query", className: "form-control", value, onChange: (e) => setValue(e.target.value) }),
+        h("input", { id: "stash-sense-scene-query", className: "form-control text-input", value, onChange: (e) => setValue(e.target.value) }),
         h("button", { type: "submit", className: "btn btn-secondary" }, "Find scene")
       ),
       h(ErrorLine, { error }),
@@ -422,10 +429,32 @@
 
   api.register.route(ROUTE, StashSensePage);
 
+  // In Stash's open phone menu, following an entry closes the menu (Stash's own entries do it
+  // through the navbar's state, out of a plugin's reach: its toggle button does the same).
+  function closeMenu(event) {
+    const menu = event.currentTarget.closest(".navbar-collapse");
+    const open = menu && (menu.classList.contains("show") || menu.classList.contains("collapsing"));
+    const nav = open && menu.closest("nav");
+    const toggle = nav && nav.querySelector(".navbar-toggler");
+    if (toggle) toggle.click();
+  }
+
+  // Stash renders its utility items twice (in the collapsible menu and in the bar), showing one
+  // or the other by width: the entry is a "nav-utility" like Stash's own, an icon where Stash's
+  // icons are available, so the bar keeps its width.
   function NavEntry() {
     const Link = api.libraries.ReactRouterDOM && api.libraries.ReactRouterDOM.Link;
-    const props = { className: "btn minimal stash-sense-nav", title: "Stash Sense" };
-    return Link ? h(Link, { ...props, to: ROUTE }, "Stash Sense") : h("a", { ...props, href: ROUTE }, "Stash Sense");
+    const Icon = api.components && api.components.Icon;
+    const solid = api.libraries.FontAwesomeSolid;
+    const icon = Icon && solid && solid.faUserCheck;
+    const props = {
+      className: `nav-utility btn minimal stash-sense-nav${icon ? " stash-sense-nav-icon" : ""}`,
+      title: "Stash Sense", "aria-label": "Stash Sense", onClick: closeMenu,
+    };
+    const content = icon
+      ? h(React.Fragment, null, h(Icon, { icon: solid.faUserCheck }), h("span", { className: "stash-sense-nav-label" }, "Stash Sense"))
+      : "Stash Sense";
+    return Link ? h(Link, { ...props, to: ROUTE }, content) : h("a", { ...props, href: stashURL(ROUTE.slice(1)) }, content);
   }
 
   api.patch.before("MainNavBar.UtilityItems", function (props) {
@@ -438,7 +467,10 @@
     return [{ ...props, children: h(React.Fragment, null, props.children, tab) }];
   });
   api.patch.before("ScenePage.TabContent", function (props) {
-    const pane = h(Tab.Pane, { key: TAB_KEY, eventKey: TAB_KEY }, h(ScenePanel, { sceneId: props.scene.id }));
+    // react-bootstrap mounts every pane with the page: this one only when it is first opened,
+    // and afresh for another scene (Stash keeps the page mounted when the scene changes).
+    const pane = h(Tab.Pane, { key: TAB_KEY, eventKey: TAB_KEY, mountOnEnter: true },
+      h(ScenePanel, { key: props.scene.id, sceneId: props.scene.id }));
     return [{ ...props, children: h(React.Fragment, null, props.children, pane) }];
   });
 })();

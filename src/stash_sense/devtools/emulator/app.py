@@ -17,9 +17,9 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
 from stash_sense.devtools.emulator.auth import AccessLog, ApiKeyAuth
@@ -27,7 +27,10 @@ from stash_sense.devtools.emulator.catalog import StashCatalog
 from stash_sense.devtools.emulator.gql import GraphQLEndpoint, attach_resolvers, load_schema
 from stash_sense.devtools.emulator.media import image_mime, default_portrait
 from stash_sense.devtools.emulator.ranges import UnsatisfiableRange, parse_range
+from stash_sense.devtools.emulator.plugin_files import PluginFiles
 from stash_sense.devtools.emulator.stash_api import DEFAULT_STASH_BOXES, RESOLVERS, StashContext, StashSettings
+from stash_sense.devtools.emulator.subscriptions import GraphQLWebSocket, attach_subscriptions
+from stash_sense.devtools.emulator.web_ui import BasePath, StashWebUI, proxy_prefix
 
 
 def create_app(
@@ -41,6 +44,8 @@ def create_app(
     stash_boxes: Sequence[Mapping[str, Any]] | None = None,
     session_cookie: str | None = None,
     plugins_dir: Path | None = None,
+    stash_ui: Path | None = None,
+    base_path: str | None = None,
 ) -> Starlette:
     """An ASGI app emulating Stash over the sample library in ``library_dir``.
 
@@ -51,12 +56,18 @@ def create_app(
     ``stash_boxes``: the configured stash-box endpoints (default: StashDB, no key).
     ``session_cookie``: a ``session`` cookie value accepted instead of the key, as Stash
     accepts the cookie it hands to plugins. ``plugins_dir``: Stash's plugins folder; its raw
-    plugins run through ``runPluginOperation``/``runPluginTask`` (see ``plugins.py``).
+    plugins run through ``runPluginOperation``/``runPluginTask`` (see ``plugins.py``), their UI
+    files are served at ``/plugin/<id>/javascript`` and ``/css``, and plugin packages install into
+    it (``packages.py``). ``stash_ui``: a production build of Stash's web UI, served at ``/`` as
+    Stash serves it (``web_ui.py``), with GraphQL subscriptions over WebSocket at ``/graphql``.
+    ``base_path``: also serve everything under this prefix (e.g. ``/stash``), as a reverse proxy
+    in front of Stash does (``X-Forwarded-Prefix``); Stash's own paths keep working.
     """
     from stash_sense.config import stash_schema_dir
 
     schema = load_schema(Path(schema_dir or stash_schema_dir()).resolve())
     attach_resolvers(schema, RESOLVERS, "Stash")
+    attach_subscriptions(schema)
     catalog = StashCatalog(
         Path(library_dir),
         state_db=state_db,
@@ -68,20 +79,30 @@ def create_app(
         stash_boxes=tuple(stash_boxes) if stash_boxes is not None else DEFAULT_STASH_BOXES,
     )
 
-    def base_url(request: Request) -> str:
-        return settings.external_url or str(request.base_url).rstrip("/")
+    def base_url(request: HTTPConnection) -> str:
+        # Stash's BaseURLMiddleware: scheme://host (or the external host) plus the proxy prefix.
+        return (settings.external_url or str(request.base_url).rstrip("/")) + proxy_prefix(request)
 
     plugins = None
+    if plugins_dir is not None or stash_ui is not None:
+        # Stash hands each plugin run a session cookie it accepts in place of the API key, and
+        # its login hands a browser one.
+        session_cookie = session_cookie or secrets.token_urlsafe(24)
     if plugins_dir is not None:
         from stash_sense.devtools.emulator.plugins import PluginHost
 
-        # Stash hands each plugin run a session cookie it accepts in place of the API key.
-        session_cookie = session_cookie or secrets.token_urlsafe(24)
-        plugins = PluginHost(Path(plugins_dir), config_dir=catalog.state_dir, session_cookie=session_cookie)
-    graphql_endpoint = GraphQLEndpoint(
-        schema, lambda request: StashContext(catalog, settings, base_url(request), plugins=plugins)
-    )
+        plugins = PluginHost(
+            Path(plugins_dir), config_dir=catalog.state_dir, session_cookie=session_cookie,
+            disabled=catalog.store.get_config("disabledPlugins", []),
+        )
+
+    def context(request: HTTPConnection) -> StashContext:
+        return StashContext(catalog, settings, base_url(request), plugins=plugins)
+
+    graphql_endpoint = GraphQLEndpoint(schema, context)
     media = _MediaRoutes(catalog)
+    plugin_files = PluginFiles(lambda: plugins)
+    ui = StashWebUI(Path(stash_ui), api_key=api_key, session_cookie=session_cookie) if stash_ui is not None else None
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -92,25 +113,59 @@ def create_app(
                 await plugins.close()
             catalog.close()
 
+    routes: list[BaseRoute] = [
+        Route("/graphql", graphql_endpoint.handle, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", GraphQLWebSocket(schema, context).handle),
+        Route("/scene/{scene_id:int}/stream", _StreamEndpoint(catalog), methods=["GET", "HEAD"]),
+        Route("/scene/{scene_id:int}/screenshot", media.screenshot, methods=["GET", "HEAD"]),
+        Route("/scene/{oshash}_sprite.jpg", media.sprite_image, methods=["GET", "HEAD"]),
+        Route("/scene/{oshash}_thumbs.vtt", media.sprite_vtt, methods=["GET", "HEAD"]),
+        Route("/performer/{performer_id:int}/image", media.performer_image, methods=["GET", "HEAD"]),
+        Route("/tag/{tag_id:int}/image", media.tag_image, methods=["GET", "HEAD"]),
+        Route("/scene/{scene_id:int}/interactive_heatmap", media.interactive_heatmap, methods=["GET", "HEAD"]),
+        # Stash mounts /plugin for the plugins' files: any other path under it is a 404.
+        Route("/plugin/{plugin_id}/javascript", plugin_files.javascript, methods=["GET", "HEAD"]),
+        Route("/plugin/{plugin_id}/css", plugin_files.css, methods=["GET", "HEAD"]),
+        Route("/plugin/{plugin_id}/assets/{path:path}", plugin_files.asset, methods=["GET", "HEAD"]),
+        Route("/plugin/{rest:path}", plugin_files.not_found, methods=["GET", "HEAD"]),
+    ]
+    # Everything else under the prefixes Stash mounts for its own routes is a 404 there (a
+    # scene's preview, heatmap, captions: files the emulator never generates), never the SPA.
+    routes += [
+        Route(f"/{mount}/{{rest:path}}", plugin_files.not_found, methods=["GET", "HEAD"])
+        for mount in ("scene", "performer", "gallery", "image", "studio", "group", "tag", "downloads", "custom")
+    ]
+    if ui is not None:
+        routes += [
+            Route("/css", ui.custom_css, methods=["GET", "HEAD"]),
+            Route("/javascript", ui.custom_javascript, methods=["GET", "HEAD"]),
+            Route("/customlocales", ui.custom_locales, methods=["GET", "HEAD"]),
+            Route("/login", ui.login, methods=["GET", "POST"]),
+            Route("/{path:path}", ui.page, methods=["GET", "HEAD"]),
+        ]
     app = Starlette(
-        routes=[
-            Route("/graphql", graphql_endpoint.handle, methods=["GET", "POST"]),
-            Route("/scene/{scene_id:int}/stream", _StreamEndpoint(catalog), methods=["GET", "HEAD"]),
-            Route("/scene/{scene_id:int}/screenshot", media.screenshot, methods=["GET", "HEAD"]),
-            Route("/scene/{oshash}_sprite.jpg", media.sprite_image, methods=["GET", "HEAD"]),
-            Route("/scene/{oshash}_thumbs.vtt", media.sprite_vtt, methods=["GET", "HEAD"]),
-            Route("/performer/{performer_id:int}/image", media.performer_image, methods=["GET", "HEAD"]),
-            Route("/tag/{tag_id:int}/image", media.tag_image, methods=["GET", "HEAD"]),
-        ],
+        routes=routes,
         middleware=[
+            *([Middleware(BasePath, prefix=base_path)] if base_path else []),
             Middleware(AccessLog, name="stash-emulator"),
-            Middleware(ApiKeyAuth, api_key=api_key, allow_query_param=True, session_cookie=session_cookie),
+            Middleware(
+                ApiKeyAuth, api_key=api_key, allow_query_param=True, session_cookie=session_cookie,
+                public_paths=("/login",) if ui is not None else (), login_path="/login" if ui is not None else None,
+            ),
         ],
         lifespan=lifespan,
     )
     app.state.catalog = catalog
     app.state.plugins = plugins
+    app.state.base_path = ("/" + base_path.strip("/")) if base_path else ""
     return app
+
+
+# A 1x1 transparent PNG.
+_TRANSPARENT_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d49444154789c6360606060000000050001a5f645400000000049454e44ae426082"
+)
 
 
 class _MediaRoutes:
@@ -157,6 +212,14 @@ class _MediaRoutes:
             return Response(default_portrait(), media_type="image/png")
         data = image.data if image.data is not None else await run_in_threadpool(image.file.read_bytes)  # type: ignore[union-attr]
         return Response(data, media_type=image_mime(data))
+
+    async def interactive_heatmap(self, request: Request) -> Response:
+        # Stash answers 404 for a scene without a generated heatmap, which the scene page's
+        # scrubber asks for on every scene (a console error in the browser): the emulator's
+        # scenes are not interactive, so it answers an empty (transparent) heatmap instead.
+        if self.catalog.store.scene(request.path_params["scene_id"]) is None:
+            return PlainTextResponse("404 page not found", status_code=404)
+        return Response(_TRANSPARENT_PNG, media_type="image/png")
 
     async def tag_image(self, request: Request) -> Response:
         # Tags never have images in the emulator: Stash's default image stands in.

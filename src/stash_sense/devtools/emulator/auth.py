@@ -1,7 +1,8 @@
 """API-key authentication and key-free access logging for the emulators.
 
 Stash accepts the key in the ``ApiKey`` header or the ``apikey`` query parameter (and a
-``session`` cookie); stash-box accepts only the header. A missing or wrong key is a 401. Keys
+``session`` cookie); stash-box accepts only the header. A missing or wrong key is a 401 (a
+WebSocket handshake without one is refused). Keys
 are compared in constant time and never logged: the access log writes paths without their
 query strings, because media URLs carry ``?apikey=``.
 """
@@ -13,9 +14,10 @@ import logging
 import time
 from collections.abc import Collection
 from http.cookies import CookieError, SimpleCookie
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("stash_sense.devtools.emulator")
@@ -37,6 +39,8 @@ class ApiKeyAuth:
         session_cookie: str | None = None,
         json_paths: Collection[str] = ("/graphql",),
         public_prefixes: Collection[str] = (),
+        public_paths: Collection[str] = (),
+        login_path: str | None = None,
     ):
         self.app = app
         self.api_key = api_key or None
@@ -44,15 +48,28 @@ class ApiKeyAuth:
         self.session_cookie = session_cookie or None
         self.json_paths = set(json_paths)
         self.public_prefixes = tuple(public_prefixes)
+        self.public_paths = frozenset(public_paths)
+        self.login_path = login_path  # where Stash sends a browser without a session
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.api_key is None or self._authorised(scope):
+        if scope["type"] not in ("http", "websocket") or self.api_key is None or self._authorised(scope):
             await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            # Refused before the handshake completes: the client sees a 403.
+            await receive()  # websocket.connect
+            await send({"type": "websocket.close", "code": 1008})
             return
         message = "Unauthorized: a valid API key is required (header ApiKey"
         message += ", or query parameter apikey)" if self.allow_query_param else ")"
         if scope["path"] in self.json_paths:
             response = JSONResponse({"errors": [{"message": message}], "data": None}, status_code=401)
+        elif self.login_path is not None and scope["method"] in ("GET", "HEAD"):
+            # As Stash: a page asked for without a session goes to the login page, and back.
+            prefix = Headers(scope=scope).get("x-forwarded-prefix", "").rstrip("/")
+            query = scope.get("query_string", b"").decode("latin-1")
+            back = prefix + scope["path"] + (f"?{query}" if query else "")
+            response = RedirectResponse(f"{prefix}{self.login_path}?{urlencode({'returnURL': back})}", status_code=302)
         else:
             response = PlainTextResponse(message, status_code=401)
         await response(scope, receive, send)
@@ -60,6 +77,8 @@ class ApiKeyAuth:
     def _authorised(self, scope: Scope) -> bool:
         assert self.api_key is not None
         if self.public_prefixes and scope["path"].startswith(self.public_prefixes):
+            return True
+        if scope["path"] in self.public_paths:
             return True
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         if "apikey" in headers:

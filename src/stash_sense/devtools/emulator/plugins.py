@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -66,8 +66,18 @@ class PluginConfig:
     interface: str
     tasks: Sequence[PluginTaskConfig]
     settings: Mapping[str, Mapping[str, Any]]
-    javascript: Sequence[str]
+    javascript: Sequence[str]  # the manifest's ui.javascript: files in the plugin folder, or URLs
     css: Sequence[str]
+    requires: Sequence[str] = ()  # ui.requires: plugin ids whose UI loads first
+    assets: Mapping[str, str] = field(default_factory=dict)  # ui.assets: URL prefix -> folder
+
+    def files(self, kind: str) -> list[Path]:
+        """The plugin's own ``javascript`` or ``css`` files, in manifest order (URLs left out)."""
+        return [self.directory / name for name in getattr(self, kind) if not _is_url(name)]
+
+    def urls(self, kind: str) -> list[str]:
+        """The external ``javascript`` or ``css`` URLs of the manifest."""
+        return [name for name in getattr(self, kind) if _is_url(name)]
 
     @property
     def directory(self) -> Path:
@@ -87,6 +97,10 @@ class PluginConfig:
         elif shutil.which(command[0]) is None:
             command[0] = str(self.directory / command[0])
         return [command[0], *(arg.replace("{pluginDir}", str(self.directory)) for arg in command[1:])]
+
+
+def _is_url(value: str) -> bool:
+    return value.startswith(("http://", "https://"))
 
 
 def load_plugin(path: Path) -> PluginConfig:
@@ -120,21 +134,45 @@ def load_plugin(path: Path) -> PluginConfig:
         interface=interface,
         tasks=tasks,
         settings=dict(data.get("settings") or {}),
-        javascript=list(ui.get("javascript") or ()),
-        css=list(ui.get("css") or ()),
+        javascript=[str(v) for v in ui.get("javascript") or ()],
+        css=[str(v) for v in ui.get("css") or ()],
+        requires=[str(v) for v in ui.get("requires") or ()],
+        assets={str(k): str(v) for k, v in (ui.get("assets") or {}).items()},
     )
 
 
+def _yaml_files(root: Path) -> list[Path]:
+    """Every ``*.yml`` under ``root``, symbolic links followed (Stash's ``fsutil.SymWalk``)."""
+    found: list[Path] = []
+    seen: set[Path] = set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        real = Path(folder).resolve()
+        if real in seen:  # a link loop
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs.sort()
+        found += [Path(folder) / name for name in sorted(files) if name.endswith(".yml")]
+    return found
+
+
 def load_plugins(plugins_dir: Path) -> dict[str, PluginConfig]:
-    """Every ``*.yml`` in ``plugins_dir`` and its direct subfolders (Stash's plugins path)."""
+    """Every ``*.yml`` under ``plugins_dir``, at any depth, as Stash's ``ReloadPlugins`` reads
+    them: a file that is not a valid plugin, or repeats an id (case-insensitively), is logged
+    and left out, never fatal."""
     root = Path(plugins_dir)
     if not root.is_dir():
         raise PluginConfigError(f"plugins folder {root} does not exist")
     found: dict[str, PluginConfig] = {}
-    for path in sorted([*root.glob("*.yml"), *root.glob("*/*.yml")]):
-        plugin = load_plugin(path)
-        if plugin.id in found:
-            raise PluginConfigError(f"two plugins with the id {plugin.id}: {found[plugin.id].path} and {path}")
+    for path in _yaml_files(root):
+        try:
+            plugin = load_plugin(path)
+        except PluginConfigError as exc:
+            log.error("Error loading plugin %s: %s", path, exc)
+            continue
+        if plugin.id.lower() in {key.lower() for key in found}:
+            log.error("Error loading plugin %s: plugin ID %s already exists", path, plugin.id)
+            continue
         found[plugin.id] = plugin
     return found
 
@@ -174,8 +212,13 @@ class PluginJob:
 class PluginHost:
     """The emulator's plugin cache and job queue."""
 
-    def __init__(self, plugins_dir: Path, *, config_dir: Path, session_cookie: str, run_timeout: float = 3600.0):
+    def __init__(
+        self, plugins_dir: Path, *, config_dir: Path, session_cookie: str, run_timeout: float = 3600.0,
+        disabled: Sequence[str] = (),
+    ):
+        self.plugins_dir = Path(plugins_dir)
         self.plugins = load_plugins(plugins_dir)
+        self.disabled: set[str] = set(disabled)  # Stash's config disabledPlugins
         self.run_timeout = run_timeout  # no backend run outlives this (Stash has no limit; tests need one)
         self.config_dir = Path(config_dir)
         self.session_cookie = session_cookie
@@ -187,6 +230,44 @@ class PluginHost:
         if plugin is None:
             raise GraphQLError(f"no plugin with ID {plugin_id}")
         return plugin
+
+    def enabled(self, plugin_id: str) -> bool:
+        return plugin_id not in self.disabled
+
+    def runnable(self, plugin_id: str) -> PluginConfig:
+        """The plugin, refused when it is disabled (as Stash's RunPlugin refuses it)."""
+        plugin = self.plugin(plugin_id)
+        if not self.enabled(plugin_id):
+            raise GraphQLError(f"plugin {plugin_id} is disabled")
+        return plugin
+
+    def reload(self) -> None:
+        """Read the plugins folder again (``reloadPlugins``, and after installing a package);
+        running jobs keep the configuration they started with."""
+        self.plugins = load_plugins(self.plugins_dir)
+
+    def add_work(self, description: str, work: Callable[[PluginJob], Awaitable[None]]) -> PluginJob:
+        """A job of the emulator's own (installing packages) in the same queue as plugin tasks:
+        ``work`` raising marks it FAILED with the message, as Stash's job manager does."""
+        job = PluginJob(id=next(self._ids), description=description)
+        self.jobs[job.id] = job
+
+        async def run() -> None:
+            job.status, job.start_time = "RUNNING", now_rfc3339()
+            try:
+                await work(job)
+            except asyncio.CancelledError:
+                job.status = "CANCELLED"
+            except Exception as exc:  # noqa: BLE001 - a failed job reports, it never takes the emulator down
+                log.exception("job %s failed", description)
+                job.error, job.status = str(exc), "FAILED"
+            else:
+                job.status = "CANCELLED" if job.status == "STOPPING" else "FINISHED"
+            finally:
+                job.end_time = now_rfc3339()
+
+        job.task = asyncio.get_running_loop().create_task(run())
+        return job
 
     def plugin_input(self, plugin: PluginConfig, base_url: str, args: Mapping[str, Any]) -> dict[str, Any]:
         parts = urlsplit(base_url)
@@ -358,19 +439,23 @@ def _host(info: GraphQLResolveInfo) -> PluginHost:
     return host
 
 
-def _plugin_object(plugin: PluginConfig) -> dict[str, Any]:
+def _paths(plugin: PluginConfig, kind: str, base_url: str) -> list[str] | None:
+    """Stash's ``pluginURLBuilder``: the external URLs, then ``{base}/plugin/{id}/{kind}``
+    (which serves all of the plugin's own files of that kind, concatenated); None without any."""
+    if not getattr(plugin, kind):
+        return None
+    return [*plugin.urls(kind), f"{base_url}/plugin/{plugin.id}/{kind}"]
+
+
+def _plugin_object(plugin: PluginConfig, enabled: bool, base_url: str) -> dict[str, Any]:
     obj: dict[str, Any] = {
         "id": plugin.id, "name": plugin.name, "description": plugin.description, "url": plugin.url,
-        "version": plugin.version, "enabled": True, "hooks": [], "requires": [],
+        "version": plugin.version, "enabled": enabled, "hooks": [], "requires": list(plugin.requires),
         "settings": [
-            {"name": key, "display_name": value.get("displayName"), "description": value.get("description"), "type": value.get("type")}
+            {"name": key, "display_name": value.get("displayName"), "description": value.get("description"), "type": value.get("type") or "STRING"}
             for key, value in plugin.settings.items()
         ],
-        # Stash lists the files on disk (URLs are loaded separately).
-        "paths": {
-            "javascript": [str(plugin.directory / name) for name in plugin.javascript if "://" not in name],
-            "css": [str(plugin.directory / name) for name in plugin.css if "://" not in name],
-        },
+        "paths": {"javascript": _paths(plugin, "javascript", base_url), "css": _paths(plugin, "css", base_url)},
     }
     obj["tasks"] = [{"name": t.name, "description": t.description, "plugin": obj} for t in plugin.tasks]
     return obj
@@ -378,11 +463,14 @@ def _plugin_object(plugin: PluginConfig) -> dict[str, Any]:
 
 def _plugins(_root: Any, info: GraphQLResolveInfo) -> list[dict[str, Any]]:
     host = getattr(info.context, "plugins", None)
-    return [] if host is None else [_plugin_object(p) for p in host.plugins.values()]
+    if host is None:
+        return []
+    return [_plugin_object(p, host.enabled(p.id), info.context.base_url) for p in host.plugins.values()]
 
 
 def _plugin_tasks(root: Any, info: GraphQLResolveInfo) -> list[dict[str, Any]]:
-    return [task for plugin in _plugins(root, info) for task in plugin["tasks"]]
+    # Stash lists the tasks of enabled plugins only.
+    return [task for plugin in _plugins(root, info) if plugin["enabled"] for task in plugin["tasks"]]
 
 
 def _job_queue(_root: Any, info: GraphQLResolveInfo) -> list[dict[str, Any]]:
@@ -403,7 +491,7 @@ def _find_job(_root: Any, info: GraphQLResolveInfo, input: Mapping[str, Any]) ->
 
 async def _run_plugin_operation(_root: Any, info: GraphQLResolveInfo, plugin_id: str, args: Mapping[str, Any] | None = None) -> Any:
     host = _host(info)
-    plugin = host.plugin(plugin_id)
+    plugin = host.runnable(plugin_id)
     run = await host.execute(plugin, None, args or {}, info.context.base_url)
     if run.error:
         raise GraphQLError(run.error)
@@ -433,7 +521,7 @@ def _run_plugin_task(
     args: Sequence[Mapping[str, Any]] | None = None, args_map: Mapping[str, Any] | None = None,
 ) -> str:
     host = _host(info)
-    plugin = host.plugin(plugin_id)
+    plugin = host.runnable(plugin_id)
     task = None
     if task_name is not None:
         task = plugin.task(task_name)
@@ -452,6 +540,27 @@ def _stop_job(_root: Any, info: GraphQLResolveInfo, job_id: str) -> bool:
         return False
 
 
+def _reload_plugins(_root: Any, info: GraphQLResolveInfo) -> bool:
+    host = getattr(info.context, "plugins", None)
+    if host is not None:
+        host.reload()
+    return True
+
+
+def _set_plugins_enabled(_root: Any, info: GraphQLResolveInfo, enabledMap: Mapping[str, bool]) -> bool:  # noqa: N803 - the schema's name
+    # Stash keeps the list of disabled plugin ids in its configuration.
+    host = _host(info)
+    disabled = set(host.disabled)
+    for plugin_id, enabled in enabledMap.items():
+        if enabled:
+            disabled.discard(plugin_id)
+        else:
+            disabled.add(plugin_id)
+    host.disabled = disabled
+    info.context.catalog.store.set_config("disabledPlugins", sorted(disabled))
+    return True
+
+
 PLUGIN_RESOLVERS: dict[tuple[str, str], Resolver] = {
     ("Query", "plugins"): _plugins,
     ("Query", "pluginTasks"): _plugin_tasks,
@@ -460,4 +569,6 @@ PLUGIN_RESOLVERS: dict[tuple[str, str], Resolver] = {
     ("Mutation", "runPluginOperation"): _run_plugin_operation,
     ("Mutation", "runPluginTask"): _run_plugin_task,
     ("Mutation", "stopJob"): _stop_job,
+    ("Mutation", "reloadPlugins"): _reload_plugins,
+    ("Mutation", "setPluginsEnabled"): _set_plugins_enabled,
 }

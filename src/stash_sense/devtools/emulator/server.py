@@ -18,8 +18,10 @@ def _server(app: Any, sock_or_host: socket.socket | str, port: int, log_level: s
     # key-free access lines instead.
     # The plain asyncio loop, never uvloop: uvloop's subprocess spawn forks and runs Python code
     # in the child of a threaded process, which can deadlock before exec (see plugins.py).
+    # WebSockets (sans-I/O websockets): Stash's UI takes its GraphQL subscriptions over one.
     config = uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, access_log=False, lifespan="on", ws="none", loop="asyncio",
+        app, host=host, port=port, log_level=log_level, access_log=False, lifespan="on", ws="websockets-sansio",
+        loop="asyncio",
     )
     return uvicorn.Server(config)
 

@@ -44,23 +44,6 @@ def _system_status(_root: Any, info: GraphQLResolveInfo) -> dict[str, Any]:
     }
 
 
-def _configuration(_root: Any, info: GraphQLResolveInfo) -> dict[str, Any]:
-    ctx = context_of(info)
-    return {
-        "general": {
-            "apiKey": ctx.settings.api_key or "",
-            "stashBoxes": [dict(box) for box in ctx.settings.stash_boxes],
-            "stashes": [{"path": str(ctx.catalog.library.root), "excludeVideo": False, "excludeImage": True}],
-            "databasePath": str(ctx.catalog.store.path),
-            "generatedPath": str(ctx.catalog.cache_dir),
-            "calculateMD5": True,
-            "videoFileNamingAlgorithm": "OSHASH",
-            "blobsStorage": "FILESYSTEM",
-            "previewPreset": "slow",
-        },
-    }
-
-
 @dataclass
 class _SceneRow:
     """A scene with everything its filters and sorts need."""
@@ -395,10 +378,15 @@ def _find_tag(_root: Any, info: GraphQLResolveInfo, id: str) -> Any:
     return tag_object(record, ctx) if record else None
 
 
+def _scene_marker_tags(_root: Any, info: GraphQLResolveInfo, scene_id: str) -> list[dict[str, Any]]:
+    # The emulator's scenes have no markers (Scene.scene_markers is empty too).
+    parse_id(scene_id, "scene")
+    return []
+
+
 QUERY_RESOLVERS: dict[tuple[str, str], Resolver] = {
     ("Query", "version"): _version,
     ("Query", "systemStatus"): _system_status,
-    ("Query", "configuration"): _configuration,
     ("Query", "findScenes"): _find_scenes,
     ("Query", "findScene"): _find_scene,
     ("Query", "findSceneByHash"): _find_scene_by_hash,
@@ -406,4 +394,5 @@ QUERY_RESOLVERS: dict[tuple[str, str], Resolver] = {
     ("Query", "findPerformer"): _find_performer,
     ("Query", "findTags"): _find_tags,
     ("Query", "findTag"): _find_tag,
+    ("Query", "sceneMarkerTags"): _scene_marker_tags,
 }

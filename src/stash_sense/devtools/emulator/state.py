@@ -93,6 +93,9 @@ CREATE TABLE scene_stash_ids (
 );
 CREATE TABLE plugin_config (plugin_id TEXT PRIMARY KEY, config TEXT NOT NULL);
 """
+# Stash's own configuration values that the emulator keeps (UI settings, plugin package
+# sources, disabled plugins), as JSON by key.
+_CONFIG_DDL = "CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 
 
 class StateError(ValueError):
@@ -188,6 +191,9 @@ class StateStore:
             self._seed(library)
         else:
             self._check_library(library)
+        with self._lock:
+            # Added after the first state databases were written: made on open, for those too.
+            self._db.execute(_CONFIG_DDL)
         self._set_library_images(library, without_image)
 
     def close(self) -> None:
@@ -298,6 +304,16 @@ class StateStore:
     def performer_count_by_tag(self) -> dict[int, int]:
         rows = self._read(lambda db: db.execute("SELECT tag_id, COUNT(*) FROM performer_tags GROUP BY tag_id").fetchall())
         return dict(rows)
+
+    def get_config(self, key: str, default: Any = None) -> Any:
+        row = self._read(lambda db: db.execute("SELECT value FROM config WHERE key = ?", (key,)).fetchone())
+        return default if row is None else json.loads(row[0])
+
+    def set_config(self, key: str, value: Any) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO config VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, json.dumps(value)),
+            )
 
     def plugin_configs(self) -> dict[str, Any]:
         rows = self._read(lambda db: db.execute("SELECT plugin_id, config FROM plugin_config").fetchall())
