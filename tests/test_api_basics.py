@@ -231,8 +231,20 @@ def test_slow_request_bodies_time_out(tmp_path: Path) -> None:
                 b"POST /identify HTTP/1.1\r\nHost: x\r\nX-API-Key: " + SIDECAR_KEY.encode()
                 + b"\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"image_base64\": "
             )
-            reply = sock.recv(4096).decode()
-        assert reply.startswith("HTTP/1.1 408") and "request_timeout" in reply
+            # The head and the body may come in separate segments: read until the body is whole.
+            data = b""
+            while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < _content_length(data):
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        reply = data.decode()
+        assert reply.startswith("HTTP/1.1 408") and "request_timeout" in reply, reply
+
+
+def _content_length(data: bytes) -> int:
+    head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").lower()
+    return next((int(line.split(":", 1)[1]) for line in head.split("\r\n") if line.startswith("content-length:")), 0)
 
 
 # -- last-resort error handling --------------------------------------------------------------------

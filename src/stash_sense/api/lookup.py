@@ -8,19 +8,15 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from stash_sense.app.resolution import Resolution
+from stash_sense.app.resolution import Resolution, ResolvedPerformer
 from stash_sense.stash import Performer, Priority, Scene, StashClient, StashNotFoundError
 
 # A search box needs the first screenful, not the whole library.
 SEARCH_LIMIT = 20
 
 
-class PerformerSummary(BaseModel):
-    id: str = Field(description="Stash performer id.")
-    name: str
-    disambiguation: str | None = None
-    aliases: list[str] = []
-    stash_ids: list[dict[str, str]] = []
+# A Stash performer as every route shows it (search results, resolutions, created performers).
+PerformerSummary = ResolvedPerformer
 
 
 class SceneSummary(BaseModel):
@@ -64,10 +60,7 @@ class CreateFromStashBoxResponse(BaseModel):
 
 
 def performer_summary(p: Performer) -> PerformerSummary:
-    return PerformerSummary(
-        id=p.id, name=p.name, disambiguation=p.disambiguation, aliases=list(p.alias_list),
-        stash_ids=[s.to_input() for s in p.stash_ids],
-    )
+    return ResolvedPerformer.of(p)
 
 
 def scene_summary(scene: Scene) -> SceneSummary:

@@ -6,6 +6,7 @@ from typing import Annotated, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from stash_sense.app.performers import ChosenPerformer
 from stash_sense.app.resolution import Resolution
 from stash_sense.scenes.params import SceneParams
 from stash_sense.scenes.result import SceneIdentification
@@ -248,10 +249,8 @@ class ApplyRequest(BaseModel):
     )
 
 
-class AppliedPerformer(BaseModel):
-    performer_id: str = Field(description="Stash performer id.")
-    name: str
-    identity: str | None = Field(None, description="The identity it was resolved from, if any.")
+# A performer an apply added, and the identity it was resolved from (the use case's own type).
+AppliedPerformer = ChosenPerformer
 
 
 class ApplyResponse(BaseModel):

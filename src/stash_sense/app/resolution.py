@@ -95,6 +95,16 @@ def _norm(endpoint: str) -> str | None:
         return None  # a local namespace such as 'local:photos': not addressable in Stash
 
 
+def _exactly_one(identity: str, hits: list[Performer], via: Via, matched: str, what: str) -> Resolution | None:
+    """The resolution when ``hits`` names one performer, a refusal when it names several, None
+    when it names nobody (the caller tries the next identity)."""
+    if len(hits) == 1:
+        return Resolution(identity=identity, performer=ResolvedPerformer.of(hits[0]), via=via, matched_identity=matched)
+    if len(hits) > 1:
+        return Resolution(identity=identity, reason=f"{len(hits)} Stash performers are {what}; choose one", ambiguous=[p.id for p in hits])
+    return None
+
+
 class IdentityResolver:
     """Resolves identities against one Stash, caching every lookup for one command or request."""
 
@@ -189,32 +199,17 @@ class IdentityResolver:
                 reasons.append(f"performer {stash_id} is no longer in this Stash")
         box_pairs = [(e, s) for e, s in pairs if _norm(e) not in (None, self.own_endpoint)]
         for endpoint, stash_id in box_pairs:
-            hits = await self._linked(endpoint, stash_id)
-            if len(hits) == 1:
-                return Resolution(
-                    identity=identity, performer=ResolvedPerformer.of(hits[0]), via="stash_id", matched_identity=f"{endpoint}#{stash_id}"
-                )
-            if len(hits) > 1:
-                return Resolution(
-                    identity=identity,
-                    reason=f"{len(hits)} Stash performers are linked to {endpoint} id {stash_id}; choose one",
-                    ambiguous=[p.id for p in hits],
-                )
+            found = _exactly_one(identity, await self._linked(endpoint, stash_id), "stash_id", f"{endpoint}#{stash_id}",
+                                 f"linked to {endpoint} id {stash_id}")
+            if found is not None:
+                return found
             reasons.append(f"no Stash performer linked to {endpoint} id {stash_id}")
         for endpoint, stash_id in pairs:
             if not endpoint.startswith("local:"):
                 continue
-            hits = await self._named(stash_id)
-            if len(hits) == 1:
-                return Resolution(
-                    identity=identity, performer=ResolvedPerformer.of(hits[0]), via="name", matched_identity=f"{endpoint}#{stash_id}"
-                )
-            if len(hits) > 1:
-                return Resolution(
-                    identity=identity,
-                    reason=f"{len(hits)} Stash performers are named {stash_id!r}; choose one",
-                    ambiguous=[p.id for p in hits],
-                )
+            found = _exactly_one(identity, await self._named(stash_id), "name", f"{endpoint}#{stash_id}", f"named {stash_id!r}")
+            if found is not None:
+                return found
             reasons.append(f"no Stash performer named {stash_id!r}")
         unknown = [e for e, _ in pairs if _norm(e) is None and not e.startswith("local:")]
         if unknown and not reasons:

@@ -14,7 +14,6 @@ from stash_sense.api.media import data_url_bytes
 from stash_sense.api.scene_sources import SourcePlan, plan_for_request, plan_for_scene
 from stash_sense.api.schemas import (
     STASH_ID_PATTERN,
-    AppliedPerformer,
     ApplyRequest,
     ApplyResponse,
     SceneIdentifyRequest,
@@ -168,6 +167,6 @@ async def apply_to_scene(
     log.info("scene %s: added performers %s", scene_id, ", ".join(p.performer_id for p in update.added))
     return ApplyResponse(
         scene_id=update.scene_id,
-        added=[AppliedPerformer(**p.model_dump()) for p in update.added],
+        added=update.added,
         scene_performer_ids=update.scene_performer_ids,
     )
