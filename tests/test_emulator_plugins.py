@@ -144,3 +144,20 @@ def test_without_a_plugins_folder(library: Path) -> None:
         assert gql_data(url, "{ plugins { id } }", key=KEY)["plugins"] == []
         body = gql(url, RUN, {"id": "probe", "args": {}}, key=KEY).json()
         assert body["errors"][0]["message"] == "this emulator was started without a plugins folder"
+
+
+def test_a_backend_that_outlives_its_deadline_is_killed_with_what_it_started(tmp_path: Path) -> None:
+    """No plugin run can outlive its caller: past ``run_timeout`` the backend's whole process
+    group is killed and the run reports why."""
+    import asyncio
+
+    from stash_sense.devtools.emulator.plugins import PluginHost
+
+    root = tmp_path / "plugins"
+    write_probe_plugin(root)
+    host = PluginHost(root, config_dir=tmp_path, session_cookie="c", run_timeout=2.0)
+    probe = host.plugin("probe")
+    started = time.monotonic()
+    run = asyncio.run(host.execute(probe, None, {"mode": "count", "steps": 3, "pause": 30}, "http://127.0.0.1:9"))
+    assert time.monotonic() - started < 20  # not the 90 s the backend wanted
+    assert run.error is not None and "did not finish within 2 s" in run.error and run.output == ""
