@@ -692,6 +692,7 @@ def _sample_variables(document: Any) -> dict[str, Any]:
         "String!": "Brad Pitt",
         "PerformerCreateInput!": {"name": "Documents Test Performer"},
         "TagCreateInput!": {"name": "Documents Test Tag"},
+        "PerformerQueryInput!": {"page": 1, "per_page": 25, "sort": "UPDATED_AT", "direction": "DESC"},
     }
     operation = next(d for d in parse(document.source).definitions if isinstance(d, OperationDefinitionNode))
     variables: dict[str, Any] = {}

@@ -84,22 +84,51 @@ def serve(
 
 @app.command("serve-stashbox")
 def serve_stashbox(
-    library: Path = _LIBRARY,
+    library: Path | None = typer.Option(None, "--library", help="Sample library folder (holding library.json).", file_okay=False),
+    from_folder: list[Path] = typer.Option(
+        [], "--from-folder", metavar="DIR",
+        help="Folder of labelled photos, <DIR>/<Identity Name>/<images>: one performer per identity. Repeatable; "
+        "the same identity in several folders is one performer with the images of all.",
+    ),
+    id_namespace: str = typer.Option(
+        "", "--id-namespace", help="Serve the performers under another set of ids (as a second stash-box would)."
+    ),
+    max_requests_per_second: float | None = typer.Option(
+        None, "--max-requests-per-second", min=0.001, help="Answer requests beyond this rate with 429 and Retry-After.",
+    ),
     host: str = _HOST,
     port: int = typer.Option(9998, "--port", help="Port."),
     api_key: str | None = typer.Option(None, "--api-key", help="Require this ApiKey (or set STASH_SENSE_STASHBOX_API_KEY)."),
     schema: Path | None = _SCHEMA,
+    external_url: str | None = typer.Option(None, "--external-url", help="Base of the absolute image URLs."),
 ) -> None:
-    """Serve LIBRARY's performers as a stash-box endpoint (GraphQL at /graphql, images at /images)."""
+    """Serve a sample library's performers (--library) or folders of labelled photos (--from-folder) as a
+    stash-box endpoint: GraphQL at /graphql, images at /images, the test API at /_emulator/."""
+    import time
+
     from stash_sense.devtools.emulator.library import LibraryError
     from stash_sense.devtools.emulator.server import serve_forever
     from stash_sense.devtools.emulator.stashbox import create_stashbox_app
 
+    if (library is None) == (not from_folder):
+        raise typer.BadParameter("give either --library or --from-folder (one of them)", param_hint="--library/--from-folder")
+    for folder in from_folder:
+        if not folder.is_dir():
+            raise typer.BadParameter(f"photo folder {folder} not found (or not a folder)", param_hint="--from-folder")
     key = _api_key(api_key, "STASH_SENSE_STASHBOX_API_KEY")
+    started = time.perf_counter()
     try:
-        application = create_stashbox_app(library, api_key=key, schema_dir=schema)
+        application = create_stashbox_app(
+            library, folders=from_folder, api_key=key, schema_dir=schema, external_url=external_url,
+            max_requests_per_second=max_requests_per_second, id_namespace=id_namespace,
+        )
     except (LibraryError, FileNotFoundError, ValueError) as exc:
-        raise typer.BadParameter(str(exc), param_hint="--library/--schema") from None
+        raise typer.BadParameter(str(exc), param_hint=f"{'--library' if library is not None else '--from-folder'}/--schema") from None
+    source = str(library) if library is not None else ", ".join(map(str, from_folder))
     auth = "ApiKey required" if key else "no authentication"
-    typer.echo(f"stash-box emulator serving {library} at http://{host}:{port}/graphql ({auth})")
+    limit = f", at most {max_requests_per_second:g} requests/s" if max_requests_per_second else ""
+    typer.echo(
+        f"stash-box emulator serving {len(application.state.catalog)} performers from {source} "
+        f"(loaded in {time.perf_counter() - started:.1f} s) at http://{host}:{port}/graphql ({auth}{limit})"
+    )
     serve_forever(application, host=host, port=port)

@@ -1,4 +1,5 @@
-"""Test and demo stand-ins for Stash and stash-box, backed by a sample library.
+"""Test and demo stand-ins for Stash and stash-box, backed by a sample library (stash-box also
+by folders of labelled photos).
 
 Production code never imports this package: it talks to these servers over HTTP exactly as it
 talks to the real ones.
