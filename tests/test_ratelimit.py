@@ -270,3 +270,28 @@ def test_module_registry_factories() -> None:
     assert target_key("http://h:1/x?apikey=SECRET") == "http://h:1/x"
     for key in (target_key(box_url) for box_url in ("https://stashdb.org/graphql",)):
         assert key in registry.all()
+
+
+async def test_a_429_pauses_everyone_and_drops_the_rate_below_what_the_server_accepted() -> None:
+    limiter = RateLimiter(20.0)
+    for _ in range(10):  # half a second at 20/s: the server took these, then said 429
+        await limiter.acquire()
+    limiter.throttled(0.5, sent_at=time.monotonic())
+    assert limiter.metrics().throttled_responses == 1
+    assert limiter.first_throttled_at is not None
+    # Half of what was accepted in the last second (10), never above the old rate.
+    assert limiter.rate_per_second == pytest.approx(5.0)
+    asked = time.monotonic()
+    await limiter.acquire()
+    assert time.monotonic() - asked >= 0.5 - SLACK  # nobody before Retry-After
+    # A 429 of a request sent before the slow-down only extends the pause: no second drop.
+    limiter.throttled(0.1, sent_at=asked - 1.0)
+    assert limiter.rate_per_second == pytest.approx(5.0)
+    assert limiter.metrics().throttled_responses == 2
+
+
+async def test_a_declared_server_budget_wins() -> None:
+    limiter = RateLimiter(50.0)
+    await limiter.acquire()
+    limiter.throttled(0.0, sent_at=time.monotonic(), declared_rate=4.0)
+    assert limiter.rate_per_second == pytest.approx(3.6)  # 90% of RateLimit-Policy's 4/s

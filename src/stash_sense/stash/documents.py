@@ -388,6 +388,53 @@ query StashBoxFindPerformer($id: ID!) {
 )
 
 
+# The crawl's listing: everything a face DB keeps about a performer, a page at a time.
+STASHBOX_CRAWL_PERFORMER_FIELDS = Fragment(
+    "StashBoxCrawlPerformerFields",
+    """
+fragment StashBoxCrawlPerformerFields on Performer {
+  ...StashBoxPerformerFields
+  merged_ids
+  updated
+  urls {
+    url
+  }
+}
+""",
+    (STASHBOX_PERFORMER_FIELDS,),
+)
+
+STASHBOX_QUERY_PERFORMERS = _stashbox(
+    "StashBoxQueryPerformers",
+    """
+query StashBoxQueryPerformers($input: PerformerQueryInput!) {
+  queryPerformers(input: $input) {
+    count
+    performers {
+      ...StashBoxCrawlPerformerFields
+    }
+  }
+}
+""",
+    STASHBOX_CRAWL_PERFORMER_FIELDS,
+)
+
+# Only ids: the cheap sweep that finds performers deleted since the last crawl.
+STASHBOX_PERFORMER_IDS = _stashbox(
+    "StashBoxPerformerIds",
+    """
+query StashBoxPerformerIds($input: PerformerQueryInput!) {
+  queryPerformers(input: $input) {
+    count
+    performers {
+      id
+    }
+  }
+}
+""",
+)
+
+
 def all_documents() -> dict[str, Document]:
     """Every document defined in this module, by constant name."""
     return {name: value for name, value in globals().items() if isinstance(value, Document)}

@@ -262,6 +262,17 @@ class StashBoxImage(_Model):
     height: int = 0
 
 
+class StashBoxURL(_Model):
+    url: str
+
+
+class StashBoxPerformerPage(_Model):
+    """One page of ``queryPerformers``: the total and this page's performers."""
+
+    count: int
+    performers: list[StashBoxPerformer]
+
+
 class StashBoxPerformer(_Model):
     """A performer on a stash-box; ``endpoint`` is filled in by the client."""
 
@@ -275,7 +286,14 @@ class StashBoxPerformer(_Model):
     deleted: bool = False
     merged_into_id: str | None = None
     images: Annotated[list[StashBoxImage], BeforeValidator(_none_to_empty_list)] = Field(default_factory=list)
+    # Filled by the crawl's listing (``queryPerformers``); a single ``findPerformer`` leaves them empty.
+    merged_ids: Annotated[list[str], BeforeValidator(_none_to_empty_list)] = Field(default_factory=list)
+    updated: str | None = None
+    urls: Annotated[list[StashBoxURL], BeforeValidator(_none_to_empty_list)] = Field(default_factory=list)
 
     @property
     def identity(self) -> Identity:
         return Identity(endpoint=self.endpoint, stash_id=self.id)
+
+
+StashBoxPerformerPage.model_rebuild()

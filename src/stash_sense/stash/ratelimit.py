@@ -14,6 +14,7 @@ not limit concurrency, only the rate at which requests *start*.
 from __future__ import annotations
 
 import asyncio
+import collections
 import heapq
 import itertools
 import math
@@ -31,6 +32,10 @@ from pydantic import BaseModel
 DEFAULT_STASH_RATE = 5.0
 STASH_RATE_ENV = "STASH_RATE_LIMIT"
 DEFAULT_STASHBOX_REQUESTS_PER_MINUTE = 240
+# Never slow down below this after 429s: a crawl must still finish.
+MIN_THROTTLED_RATE = 0.1
+# Pause after a 429 that gives no Retry-After.
+DEFAULT_THROTTLE_PAUSE_S = 1.0
 
 
 class Priority(IntEnum):
@@ -74,6 +79,8 @@ class RateLimiterMetrics(BaseModel):
     queue_depth: int
     queue_depth_by_priority: dict[str, int]
     requests_by_priority: dict[str, int]
+    throttled_responses: int = 0
+    """HTTP 429 answers seen; each one paused every waiter and may have lowered the rate."""
 
 
 @dataclass(eq=False)
@@ -115,6 +122,12 @@ class RateLimiter:
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stats = _Stats()
+        # Recent grant times: what the server accepted just before a 429 tells its real budget.
+        self._recent: collections.deque[float] = collections.deque(maxlen=4096)
+        self._throttled = 0
+        self._slowed_at = -math.inf
+        #: When the first 429 arrived (``time.monotonic()``), ``None`` before.
+        self.first_throttled_at: float | None = None
 
     def __repr__(self) -> str:
         return f"RateLimiter(name={self.name!r}, rate_per_second={self._rate:g}, queued={self.queue_depth})"
@@ -154,6 +167,7 @@ class RateLimiter:
         now = time.monotonic()
         if self.queue_depth == 0 and now >= self._next_slot():
             self._last_grant = now
+            self._recent.append(now)
             self._stats.record(prio, 0.0)
             return 0.0
 
@@ -170,6 +184,35 @@ class RateLimiter:
         wait = max(0.0, waiter.granted_at - waiter.enqueued_at)
         self._stats.record(prio, wait)
         return wait
+
+    def throttled(self, retry_after: float | None = None, *, sent_at: float | None = None, declared_rate: float | None = None) -> None:
+        """The server answered HTTP 429: hold every waiter back and slow down for good.
+
+        Nobody gets a slot before ``retry_after`` seconds (default 1 s) have passed. The rate
+        drops to 90% of what the server declares (``RateLimit-Policy``), else to half of what it
+        accepted in the last second, which is at most its budget: after the first 429 of a
+        burst, requests stay under the server's limit. Later 429s of requests sent before the
+        slow-down (``sent_at``, a ``time.monotonic()`` value) only extend the pause.
+        """
+        now = time.monotonic()
+        self._throttled += 1
+        if self.first_throttled_at is None:
+            self.first_throttled_at = now
+        if sent_at is None or sent_at >= self._slowed_at:
+            if declared_rate is not None and declared_rate > 0:
+                rate = declared_rate * 0.9
+            else:
+                accepted = sum(1 for t in self._recent if t > now - 1.0)
+                rate = max(1, accepted) * 0.5
+            self._interval = _interval_for(max(MIN_THROTTLED_RATE, min(self._rate, rate)))
+            self._rate = 1.0 / self._interval
+            self._slowed_at = now
+        pause = DEFAULT_THROTTLE_PAUSE_S if retry_after is None else max(0.0, retry_after)
+        self._last_grant = max(self._last_grant, now + pause - self._interval)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+            self._schedule()
 
     @asynccontextmanager
     async def slot(self, priority: Priority | int | str = Priority.NORMAL) -> AsyncIterator[float]:
@@ -188,6 +231,7 @@ class RateLimiter:
             queue_depth=self.queue_depth,
             queue_depth_by_priority={p.name: self._depth[p] for p in Priority},
             requests_by_priority={p.name: stats.by_priority[p] for p in Priority},
+            throttled_responses=self._throttled,
         )
 
     # -- internals ------------------------------------------------------------------------------
@@ -241,6 +285,7 @@ class RateLimiter:
         # so two requests are never closer than 1 / rate.
         at = max(time.monotonic(), self._next_slot())
         self._last_grant = at
+        self._recent.append(at)
         self._grant(waiter, at)
         self._schedule()
 

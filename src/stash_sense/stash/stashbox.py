@@ -13,7 +13,7 @@ import httpx
 
 from . import documents as docs
 from .errors import StashNotFoundError, StashProtocolError
-from .models import StashBoxConfig, StashBoxImage, StashBoxPerformer
+from .models import StashBoxConfig, StashBoxImage, StashBoxPerformer, StashBoxPerformerPage
 from .ratelimit import DEFAULT_STASHBOX_REQUESTS_PER_MINUTE, Priority, RateLimiter, limiter_for_stashbox
 from .redaction import redact_url
 from .endpoint import GraphQLEndpointClient
@@ -97,6 +97,39 @@ class StashBoxClient(GraphQLEndpointClient):
         except ValueError as exc:
             raise StashProtocolError(
                 f"findPerformer on {self.endpoint}: unexpected answer ({str(exc).splitlines()[0]})", url=self.endpoint
+            ) from None
+
+    async def query_performers(
+        self,
+        *,
+        page: int,
+        per_page: int,
+        sort: str = "CREATED_AT",
+        direction: str = "ASC",
+        ids_only: bool = False,
+        priority: Priority | int | str = Priority.NORMAL,
+    ) -> StashBoxPerformerPage:
+        """One page of every (not deleted) performer, in ``sort`` order (stash-box's ``queryPerformers``).
+
+        ``ids_only`` asks for ids alone (the cheap sweep for deletions); the performers then carry
+        only their id and an empty name.
+        """
+        if page < 1 or per_page < 1:
+            raise ValueError(f"page and per_page must be at least 1, got page={page} per_page={per_page}")
+        document = docs.STASHBOX_PERFORMER_IDS if ids_only else docs.STASHBOX_QUERY_PERFORMERS
+        variables = {"input": {"page": page, "per_page": per_page, "sort": sort, "direction": direction}}
+        data = await self.execute(document, variables, priority=priority)
+        raw = data.get("queryPerformers")
+        if not isinstance(raw, dict) or not isinstance(raw.get("performers"), list):
+            raise StashProtocolError(f"queryPerformers on {self.endpoint}: expected a page of performers", url=self.endpoint)
+        try:
+            performers = [
+                StashBoxPerformer.model_validate({"name": "", **item, "endpoint": self.endpoint}) for item in raw["performers"]
+            ]
+            return StashBoxPerformerPage(count=raw.get("count"), performers=performers)
+        except ValueError as exc:
+            raise StashProtocolError(
+                f"queryPerformers on {self.endpoint}: unexpected answer ({str(exc).splitlines()[0]})", url=self.endpoint
             ) from None
 
     async def fetch_image(

@@ -302,6 +302,9 @@ class Transport:
                 waited,
                 Priority.parse(priority).name,
             )
+            if response.status_code == 429:
+                # Every request to this server waits, not just this one, and the pace drops.
+                self.limiter.throttled(_retry_after(response), sent_at=started, declared_rate=_declared_rate(response))
             if response.status_code in retry_statuses and attempt < policy.attempts:
                 delay = policy.backoff(attempt)
                 retry_after = _retry_after(response)
@@ -396,6 +399,21 @@ def _has_request(exc: httpx.HTTPError) -> bool:
     except RuntimeError:
         return False
     return True
+
+
+def _declared_rate(response: httpx.Response) -> float | None:
+    """Requests per second a server declares in ``RateLimit-Policy: <quota>;w=<seconds>``, if it does."""
+    header = response.headers.get("ratelimit-policy")
+    if not header:
+        return None
+    first = header.split(",")[0]
+    parts = [p.strip() for p in first.split(";")]
+    try:
+        quota = float(parts[0])
+        window = next((float(p[2:]) for p in parts[1:] if p.startswith("w=")), 1.0)
+    except ValueError:
+        return None
+    return quota / window if quota > 0 and window > 0 else None
 
 
 def _retry_after(response: httpx.Response) -> float | None:
