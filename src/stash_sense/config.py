@@ -82,6 +82,21 @@ def data_dir() -> Path:
     return (Path(base).expanduser() if base else Path.home() / ".local" / "share") / "stash-sense"
 
 
+def face_db_dir() -> Path:
+    """The face DB the sidecar serves and ``db install`` installs into (``STASH_SENSE_FACE_DB``,
+    default ``$STASH_SENSE_DATA_DIR/facedb``). With installed releases it is a symlink into
+    ``<it>.versions/`` (see ``facedb/versions.py``)."""
+    env = os.environ.get("STASH_SENSE_FACE_DB", "").strip()
+    return Path(env).expanduser() if env else data_dir() / "facedb"
+
+
+def face_db_source() -> str:
+    """Where face-DB releases are offered (``STASH_SENSE_FACE_DB_SOURCE``): a pack (or its
+    ``.manifest.json``) as a path or an http(s) URL; "" when unset. Only read when a user asks
+    for an update: nothing is fetched on its own."""
+    return os.environ.get("STASH_SENSE_FACE_DB_SOURCE", "").strip()
+
+
 def models_dir() -> Path:
     """Where installed model files live (``STASH_SENSE_MODELS_DIR``, default
     ``$STASH_SENSE_DATA_DIR/models``). Only ``stash-sense models install`` writes here."""

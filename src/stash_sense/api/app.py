@@ -17,6 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from stash_sense import __version__
 from stash_sense.api.auth import API_KEY_HEADER, ApiKeyAuth, auth_dependencies
+from stash_sense.api.db_update import FaceDBUpdater
 from stash_sense.api.deps import Sidecar
 from stash_sense.api.errors import install_error_handlers
 from stash_sense.api.jobs import FingerprintJobs
@@ -62,7 +63,7 @@ def build_sidecar(settings: Settings) -> Sidecar:
     jobs = FingerprintJobs(settings, store, job_store, face_db, stash, work)
     return Sidecar(
         settings=settings, face_db=face_db, stash=stash, work=work, user_db=user_db, fingerprints=store,
-        job_store=job_store, jobs=jobs,
+        job_store=job_store, jobs=jobs, db_update=FaceDBUpdater(settings, face_db),
     )
 
 
@@ -79,6 +80,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await sidecar.jobs.shutdown()
+            await sidecar.db_update.shutdown()
             analyses = getattr(_app.state, "analysis_jobs", None)
             if analyses is not None:
                 await analyses.shutdown()

@@ -16,6 +16,7 @@ from stash_sense.api.work import WorkPool
 from stash_sense.userdb import FingerprintStore, JobStore, UserDB
 
 if TYPE_CHECKING:
+    from stash_sense.api.db_update import FaceDBUpdater
     from stash_sense.api.jobs import FingerprintJobs
 
 
@@ -29,6 +30,7 @@ class Sidecar:
     fingerprints: FingerprintStore
     job_store: JobStore
     jobs: FingerprintJobs
+    db_update: FaceDBUpdater
     thumbnails: ThumbnailCache = field(default_factory=ThumbnailCache)
     started_at: float = field(default_factory=time.monotonic)
 

@@ -235,7 +235,7 @@ class FingerprintJobs:
             self.store.save_failure(scene_id, version, f"no usable frames: {exc}", job_id=job.id, seconds=time.monotonic() - started)
             return "failed"
         except ApiError as exc:
-            # Busy, face DB swapping or missing: wait and try the same scene again.
+            # Busy or no face DB: wait and try the same scene again.
             retry = float(exc.headers.get("Retry-After", "5")) if exc.headers else 5.0
             log.info("fingerprint job %s waits %.0f s: %s", job.id, retry, exc.detail)
             await self._pause(retry)

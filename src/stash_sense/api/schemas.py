@@ -30,7 +30,7 @@ class FaceDBStatus(BaseModel):
     loaded: bool
     available: bool = Field(description="A face DB is present at the configured directory (loaded or not).")
     version: str | None = None
-    swapping: bool = Field(description="A hot swap is in progress: identification answers 503 meanwhile.")
+    swapping: bool = Field(description="A hot swap is in progress (identifications keep using the DB in service meanwhile).")
     error: str | None = None
 
 
@@ -128,6 +128,49 @@ class ReloadResponse(BaseModel):
     directory: str
     verified_files: int
     elapsed_s: float
+
+
+UpdatePhase: TypeAlias = Literal["idle", "checking", "downloading", "installing", "swapping", "completed", "failed", "rolled_back"]
+
+
+class UpdateProgress(BaseModel):
+    """The face-DB update job: at most one at a time, its last outcome kept until the next."""
+
+    status: UpdatePhase
+    from_version: str | None = None
+    to_version: str | None = None
+    kind: Literal["full", "delta"] | None = None
+    bytes_done: int = 0
+    bytes_total: int | None = None
+    percent: float = 0.0
+    error: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
+class UpdateCheck(BaseModel):
+    """What ``STASH_SENSE_FACE_DB_SOURCE`` offers compared with the installed face DB."""
+
+    configured: bool = Field(description="An update source is set (STASH_SENSE_FACE_DB_SOURCE).")
+    source: str | None = None
+    installed_version: str | None
+    installed_counts: dict[str, int] | None = None
+    available_version: str | None = None
+    available_created_at: str | None = None
+    available_counts: dict[str, int] | None = None
+    kind: Literal["full", "delta"] | None = Field(None, description="What the pack holds: the whole DB or the changes from one version.")
+    base_version: str | None = Field(None, description="For a delta: the version it applies to.")
+    applicable: bool = Field(False, description="It can be installed over the installed version (a delta needs its base).")
+    update_available: bool = Field(False, description="Newer than the installed version and applicable.")
+    size: int | None = Field(None, description="Bytes to download.")
+    error: str | None = Field(None, description="Why the source could not be read (the sidecar keeps serving).")
+    job: UpdateProgress
+
+
+class UpdateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    confirm: bool = Field(description="Must be true: the update replaces the face DB every identification uses.")
 
 
 # -- identification -----------------------------------------------------------------------------

@@ -9,6 +9,8 @@ Environment variable            Meaning                                         
 ``STASH_RATE_LIMIT``            Requests per second to Stash                     5
 ``STASH_SENSE_DATA_DIR``        Where ``stash_sense.db`` (user state) lives      ``$XDG_DATA_HOME/stash-sense``
 ``STASH_SENSE_FACE_DB``         Face DB directory                                ``$STASH_SENSE_DATA_DIR/facedb``
+``STASH_SENSE_FACE_DB_SOURCE``  Where face-DB releases are offered: a pack (or   unset: no updates offered
+                                its ``.manifest.json``), path or http(s) URL
 ``STASH_SENSE_API_KEY``         Key clients must send (``X-API-Key`` or          unset: no authentication
                                 ``Authorization: Bearer``)
 ``STASH_SENSE_HOST``            Interface to bind                                ``127.0.0.1``
@@ -60,6 +62,7 @@ ENV_VARS: dict[str, str] = {
     "stash_rate_limit": "STASH_RATE_LIMIT",
     "data_dir": "STASH_SENSE_DATA_DIR",
     "face_db": "STASH_SENSE_FACE_DB",
+    "face_db_source": "STASH_SENSE_FACE_DB_SOURCE",
     "api_key": "STASH_SENSE_API_KEY",
     "host": "STASH_SENSE_HOST",
     "port": "STASH_SENSE_PORT",
@@ -104,6 +107,10 @@ class Settings(BaseModel):
     stash_rate_limit: float = Field(5.0, gt=0, le=1000, description="Requests per second to Stash.")
     data_dir: Path = Field(default_factory=default_data_dir)
     face_db: Path | None = Field(None, description="Face DB directory (default: DATA_DIR/facedb).")
+    face_db_source: str | None = Field(
+        None, max_length=4096,
+        description="Face-DB release to offer as an update: a pack or its .manifest.json, as a path or an http(s) URL.",
+    )
     api_key: SecretStr | None = Field(None, description="Key clients must send; unset = open API.")
     host: str = "127.0.0.1"
     port: int = Field(DEFAULT_PORT, ge=1, le=65535)
@@ -138,6 +145,17 @@ class Settings(BaseModel):
         if parts.username or parts.password or parts.query:
             raise ValueError("must not carry credentials or a query string (use STASH_API_KEY)")
         return value.strip().rstrip("/")
+
+    @field_validator("face_db_source")
+    @classmethod
+    def _check_source(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme and len(parts.scheme) > 1 and parts.scheme not in ("http", "https"):
+            raise ValueError("must be a path or an http(s) URL of a face-DB pack")
+        return value
 
     @field_validator("stash_api_key", "api_key", mode="before")
     @classmethod

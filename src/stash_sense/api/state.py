@@ -3,8 +3,13 @@
 Identification takes a *lease* on the current recognizer for the length of one call. A hot
 swap verifies the new DB directory (checksums, SQLite integrity, index), opens it next to the
 old one, then switches in one step; calls already running finish on the old DB, which is
-closed when its last lease ends. While a swap is in progress new identifications get 503 with
-``Retry-After``; a swap that fails leaves the old DB in place.
+closed when its last lease ends. While the new DB is verified and opened, identifications keep
+running on the DB in service (there is nothing to wait for: it stays open until its last lease
+ends); a swap that fails leaves the old DB in place.
+
+The face-DB path may be a symlink into ``<path>.versions/`` (installed releases, see
+:mod:`stash_sense.facedb.versions`): every open resolves it once, so a flip of the link in the
+middle of a load cannot mix two versions' files.
 """
 
 from __future__ import annotations
@@ -24,13 +29,12 @@ from stash_sense.api.errors import ApiError, unavailable, unprocessable
 from stash_sense.api.schemas import FaceDBStatus, ReloadResponse
 from stash_sense.facedb import FaceDBError, Manifest, VerifyReport, load_manifest, verify_db
 from stash_sense.facedb.layout import MANIFEST_FILE
+from stash_sense.facedb.versions import current_dir
 from stash_sense.faces.models import ModelLoadError
 from stash_sense.faces.pipeline import FacePipeline
 from stash_sense.recognition import Recognizer
 
 log = logging.getLogger("stash_sense.api")
-
-SWAP_RETRY_AFTER_S = 5
 
 _pipeline_lock = threading.Lock()
 _pipelines: dict[str, FacePipeline] = {}
@@ -79,7 +83,7 @@ class FaceDBState:
         self._swapping = False
         self._models_loaded = False
         self.last_error: str | None = None
-        self._watch_stamp: tuple[int, int] | None = None
+        self._watch_stamp: tuple[int, int, int] | None = None
 
     # -- status ------------------------------------------------------------------------------
 
@@ -138,13 +142,10 @@ class FaceDBState:
         # The DB decides the model: open the pipeline of the embedder its manifest names.
         from stash_sense.facedb.embedders import db_embedder_name
 
-        return Recognizer.open(directory, pipeline=shared_pipeline(db_embedder_name(directory)))
+        real = current_dir(directory)  # once: manifest, DB and index all come from this version
+        return Recognizer.open(real, pipeline=shared_pipeline(db_embedder_name(real)))
 
-    async def _ensure_loaded(self, models: bool, during_swap: bool) -> _Generation:
-        if self._swapping and not (during_swap and self._current is not None):
-            raise unavailable(
-                "the face DB is being swapped; try again in a few seconds", retry_after=SWAP_RETRY_AFTER_S, error="db_swapping"
-            )
+    async def _ensure_loaded(self, models: bool) -> _Generation:
         current = self._current
         if current is not None and (self._models_loaded or not models):
             return current
@@ -168,17 +169,14 @@ class FaceDBState:
             return self._current
 
     @asynccontextmanager
-    async def lease(self, *, models: bool = True, during_swap: bool = False) -> AsyncIterator[Recognizer]:
+    async def lease(self, *, models: bool = True) -> AsyncIterator[Recognizer]:
         """The current recognizer, guaranteed open until the block ends.
 
-        During a swap this is a 503 (identification must not start on a DB about to be
-        replaced) unless ``during_swap``: then readers get the DB still in service.
+        During a swap this is the DB still in service: it stays open for this call even if the
+        swap completes meanwhile (it is closed when its last lease ends), and the next lease
+        gets the new one.
         """
-        generation = await self._ensure_loaded(models, during_swap)
-        if self._swapping and not during_swap:  # a swap began while we waited for the load lock
-            raise unavailable(
-                "the face DB is being swapped; try again in a few seconds", retry_after=SWAP_RETRY_AFTER_S, error="db_swapping"
-            )
+        generation = await self._ensure_loaded(models)
         generation.users += 1
         try:
             yield generation.recognizer
@@ -189,21 +187,26 @@ class FaceDBState:
     # -- hot swap ----------------------------------------------------------------------------
 
     async def reload(self, directory: Path | None = None) -> ReloadResponse:
-        """Verify and switch to the DB in ``directory`` (default: the current directory)."""
+        """Verify and switch to the DB in ``directory`` (default: the current directory).
+
+        ``directory`` stays the configured one (a versioned path keeps following its link);
+        what is verified and opened is the version it points at now, resolved once.
+        """
         target = Path(directory) if directory is not None else self.directory
         if self._swapping:
             raise ApiError(409, "reload_in_progress", "a face DB swap is already in progress")
         started = time.monotonic()
         self._swapping = True
         try:
-            report = await anyio.to_thread.run_sync(self.verify, target)
+            real = current_dir(target)
+            report = await anyio.to_thread.run_sync(self.verify, real)
             if not report.ok:
                 raise unprocessable(
                     f"face DB at {target} failed verification, the current DB stays in use: " + "; ".join(report.problems[:5]),
                     error="db_verification_failed",
                 )
             try:
-                recognizer = await anyio.to_thread.run_sync(self._open, target)
+                recognizer = await anyio.to_thread.run_sync(self._open, real)
             except FaceDBError as exc:
                 raise unprocessable(
                     f"cannot use the face DB at {target}, the current DB stays in use: {exc}", error="db_unusable"
@@ -224,19 +227,19 @@ class FaceDBState:
             return ReloadResponse(
                 previous_version=previous_version,
                 version=recognizer.db.version,
-                directory=str(target),
+                directory=str(real),
                 verified_files=len(report.files),
                 elapsed_s=round(time.monotonic() - started, 3),
             )
         finally:
             self._swapping = False
 
-    def _stamp(self) -> tuple[int, int] | None:
+    def _stamp(self) -> tuple[int, int, int] | None:
         try:
-            st = (self.directory / MANIFEST_FILE).stat()
+            st = (self.directory / MANIFEST_FILE).stat()  # through the link: a flip changes the inode
         except OSError:
             return None
-        return (st.st_mtime_ns, st.st_size)
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
 
     async def check_for_update(self) -> ReloadResponse | None:
         """Swap when the manifest on disk names another version than the loaded DB.

@@ -52,6 +52,8 @@ def _register() -> None:
                 app.registered_commands.append(command)
         else:
             app.add_typer(sub, name=group, help=help_text)
+    # Release commands (pack, install, rollback, versions) join the db group from their own module.
+    importlib.import_module("stash_sense.cli.db_release")
 
 
 _register()

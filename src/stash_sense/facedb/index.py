@@ -218,7 +218,20 @@ class FaissIndex:
         return int(self._index.ntotal)
 
     def add(self, vectors: np.ndarray) -> None:
-        self._index.add(_as_matrix(vectors, self.dim, "vectors"))
+        matrix = _as_matrix(vectors, self.dim, "vectors")
+        if not self._hnsw:
+            self._index.add(matrix)
+            return
+        # HNSW insertion run by several OpenMP threads links the graph in a racy order, so two
+        # builds from the same vectors differ. One thread makes the file reproducible (a delta
+        # pack's index is rebuilt on the client and must match the manifest's sha256).
+        # omp_set_num_threads changes this thread's setting only; restored right after.
+        threads = self._faiss.omp_get_max_threads()
+        self._faiss.omp_set_num_threads(1)
+        try:
+            self._index.add(matrix)
+        finally:
+            self._faiss.omp_set_num_threads(threads)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         _check_k(k)
@@ -282,6 +295,35 @@ def build_index(
         index = FaissIndex.hnsw(dim)
     else:
         index = FaissIndex.flat(dim)
+    if len(array):
+        index.add(array)
+    return index
+
+
+def build_index_like(vectors: np.ndarray, *, dim: int, kind: str, params: dict[str, Any]) -> VectorIndex:
+    """Build the same kind of index, with the same parameters, as a manifest's ``index`` names.
+
+    Used where an index must come out byte-identical to one built elsewhere (applying a delta
+    pack): :func:`build_index` would choose by size and by what is installed instead.
+    """
+    array = np.asarray(vectors, dtype=np.float32).reshape(-1, dim)
+    index: VectorIndex
+    if kind == NumpyIndex.kind:
+        index = NumpyIndex(dim)
+    elif kind in ("faiss-flat", "faiss-hnsw"):
+        if not _faiss_available():
+            raise FaceDBCorruptError(f"this face DB uses a {kind} index but faiss is not installed")
+        if kind == "faiss-flat":
+            index = FaissIndex.flat(dim)
+        else:
+            index = FaissIndex.hnsw(
+                dim,
+                m=int(params.get("M", HNSW_M)),
+                ef_construction=int(params.get("efConstruction", HNSW_EF_CONSTRUCTION)),
+                ef_search=int(params.get("efSearch", HNSW_EF_SEARCH)),
+            )
+    else:
+        raise FaceDBCorruptError(f"unknown vector index type {kind!r}")
     if len(array):
         index.add(array)
     return index

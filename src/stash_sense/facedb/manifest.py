@@ -8,6 +8,7 @@ fingerprints can tell which DB they were made with).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,3 +120,19 @@ def load_manifest(directory: Path) -> Manifest:
             f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
         )
         raise FaceDBCorruptError(f"{path} is not a valid face-DB manifest: {problems}") from exc
+
+
+def manifest_content(manifest: Manifest) -> dict[str, Any]:
+    """What a ``db_version`` is derived from: the files and how they were made (not the time)."""
+    return {
+        "files": dict(manifest.files),
+        "embedding": manifest.embedding.model_dump(),
+        "detector": manifest.detector,
+        "sources": list(manifest.sources),
+        "calibration": manifest.calibration,
+        "optimized_from": manifest.optimized_from,
+    }
+
+
+def hash_content(content: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(content, sort_keys=True, allow_nan=False).encode("utf-8")).hexdigest()

@@ -9,7 +9,6 @@ a crash never leaves half a source behind.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -21,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from stash_sense.facedb.canonical import replace_with_canonical
 from stash_sense.facedb.errors import FaceDBCorruptError, IdentityConflictError, ModelMismatchError
 from stash_sense.facedb.index import DEFAULT_HNSW_THRESHOLD, build_index
 from stash_sense.facedb.layout import DB_FILE, INDEX_FILE, MANIFEST_FILE, SQLITE_SIDE_SUFFIXES, sha256_file
@@ -29,8 +29,10 @@ from stash_sense.facedb.manifest import (
     EmbeddingInfo,
     IndexInfo,
     Manifest,
+    hash_content,
     load_manifest,
     make_db_version,
+    manifest_content,
     utc_now,
     utc_now_iso,
     write_manifest,
@@ -87,13 +89,8 @@ class FaceDBWriter:
         if not resume:
             self._remove_db_files()
         existed = db_path.exists()
+        self._conn = self._connect()
         try:
-            self._conn = sqlite3.connect(db_path.resolve().as_uri(), uri=True, isolation_level=None, timeout=30)
-        except sqlite3.DatabaseError as exc:
-            raise FaceDBCorruptError(f"cannot open {db_path} for writing: {exc}") from exc
-        self._wal = False
-        try:
-            self._conn.execute("PRAGMA foreign_keys = ON")
             if existed:
                 self._check_existing()
             else:
@@ -104,6 +101,20 @@ class FaceDBWriter:
             raise
 
     # -- setup -----------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        db_path = self.directory / DB_FILE
+        try:
+            conn = sqlite3.connect(db_path.resolve().as_uri(), uri=True, isolation_level=None, timeout=30)
+        except sqlite3.DatabaseError as exc:
+            raise FaceDBCorruptError(f"cannot open {db_path} for writing: {exc}") from exc
+        self._wal = False
+        try:
+            conn.execute("PRAGMA foreign_keys = ON")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def _remove_db_files(self) -> None:
         for name in (DB_FILE, INDEX_FILE, MANIFEST_FILE):
@@ -230,11 +241,17 @@ class FaceDBWriter:
             (old_name,) = self._conn.execute("SELECT name FROM performers WHERE id = ?", (performer_id,)).fetchone()
             # A renamed performer stays findable under the old name.
             renamed_from = old_name if old_name != name else None
+            # updated_at moves only when a field does: a re-run that changes nothing leaves the
+            # row (and so the DB file and the next delta pack) as it was.
             self._conn.execute(
                 """UPDATE performers SET name = ?, disambiguation = COALESCE(?, disambiguation),
                    gender = COALESCE(?, gender), country = COALESCE(?, country),
-                   image_url = COALESCE(?, image_url), updated_at = ? WHERE id = ?""",
-                (name, disambiguation, gender, country, image_url, now, performer_id),
+                   image_url = COALESCE(?, image_url), updated_at = ?
+                   WHERE id = ? AND (name IS NOT ? OR disambiguation IS NOT COALESCE(?, disambiguation)
+                       OR gender IS NOT COALESCE(?, gender) OR country IS NOT COALESCE(?, country)
+                       OR image_url IS NOT COALESCE(?, image_url))""",
+                (name, disambiguation, gender, country, image_url, now, performer_id,
+                 name, disambiguation, gender, country, image_url),
             )
         else:
             cursor = self._conn.execute(
@@ -480,6 +497,12 @@ class FaceDBWriter:
             self._conn.execute("PRAGMA journal_mode = DELETE")
         self._wal = False
 
+    def _canonicalize(self) -> None:
+        """Rewrite ``performers.db`` in its canonical form, so the same content always has the
+        same sha256 and a delta pack applied elsewhere reproduces this very file."""
+        replace_with_canonical(self._conn, self.directory / DB_FILE)
+        self._conn = self._connect()
+
     def _load_embeddings(self) -> np.ndarray:
         blobs = [row[0] for row in self._conn.execute("SELECT embedding FROM faces ORDER BY vector_row")]
         if not blobs:
@@ -517,6 +540,7 @@ class FaceDBWriter:
         self._sync_face_counts()
         self._number_vector_rows()
         self._close_wal()
+        self._canonicalize()
 
         db_path, index_path = self.directory / DB_FILE, self.directory / INDEX_FILE
         db_sha = sha256_file(db_path)
@@ -529,7 +553,7 @@ class FaceDBWriter:
             and index_path.is_file()
             and previous.files.get(INDEX_FILE) == sha256_file(index_path)
         ):
-            index_info = previous.index  # same embeddings: keep the index (HNSW builds are not bit-reproducible)
+            index_info = previous.index  # same embeddings: the same index, no need to build it again
         else:
             index = build_index(self._load_embeddings(), dim=self.model.dim, hnsw_threshold=hnsw_threshold)
             index.save(index_path)
@@ -543,8 +567,8 @@ class FaceDBWriter:
             "calibration": calibration,
             "optimized_from": optimized_from,
         }
-        content_hash = _content_hash(content)
-        if previous is not None and _content_hash(_manifest_content(previous)) == content_hash:
+        content_hash = hash_content(content)
+        if previous is not None and hash_content(manifest_content(previous)) == content_hash:
             return previous
         created = utc_now()
         manifest = Manifest(
@@ -571,18 +595,3 @@ class FaceDBWriter:
         except Exception:  # a damaged old manifest is simply replaced
             log.warning("replacing unreadable manifest in %s", self.directory)
             return None
-
-
-def _manifest_content(manifest: Manifest) -> dict[str, Any]:
-    return {
-        "files": dict(manifest.files),
-        "embedding": manifest.embedding.model_dump(),
-        "detector": manifest.detector,
-        "sources": list(manifest.sources),
-        "calibration": manifest.calibration,
-        "optimized_from": manifest.optimized_from,
-    }
-
-
-def _content_hash(content: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(content, sort_keys=True, allow_nan=False).encode("utf-8")).hexdigest()

@@ -1,10 +1,16 @@
-// The loaded face DB: version, model, counts, the face-count buckets as a chart; reload.
+// The loaded face DB: version, model, counts, the face-count buckets as a chart; reload; and
+// updates from the configured release (STASH_SENSE_FACE_DB_SOURCE): check, update with progress.
 import { get, post } from "./api.js";
 import { $, h, notice, stats } from "./util.js";
 
+const ACTIVE = new Set(["checking", "downloading", "installing", "swapping"]);
+let timer = null;
+
 export function initFaceDB() {
   $("db-reload").addEventListener("click", reload);
-  return { show: load };
+  $("db-update-check").addEventListener("click", checkUpdate);
+  $("db-update").addEventListener("click", startUpdate);
+  return { show() { load(); checkUpdate(); }, hide() { clearTimeout(timer); timer = null; } };
 }
 
 async function load() {
@@ -40,4 +46,61 @@ async function reload() {
     $("db-state").textContent = `Reloaded: ${r.previous_version || "none"} → ${r.version} (${r.verified_files} files verified in ${r.elapsed_s} s).`;
     load();
   } catch (err) { $("db-state").textContent = ""; notice(`Reload failed: ${err.message}`); }
+}
+
+const counts = (c) => (c ? `${c.performers} performers, ${c.faces} faces` : "–");
+const megabytes = (n) => (n === null || n === undefined ? "–" : `${(n / 1e6).toFixed(n < 1e6 ? 3 : 1)} MB`);
+
+// What the source offers next to what is installed; the Update button only when it applies.
+async function checkUpdate() {
+  try {
+    const u = await get("/database/update");
+    const offered = !u.configured ? "No update source (set STASH_SENSE_FACE_DB_SOURCE)"
+      : u.error ? `Unavailable: ${u.error}` : u.available_version;
+    const current = u.available_version && u.available_version === u.installed_version;
+    const kind = current ? "Installed already"
+      : u.kind === "delta" ? `Changes since ${u.base_version}${u.applicable ? "" : " (not the installed version: needs the full pack)"}`
+      : u.kind === "full" ? "Whole database" : "–";
+    stats($("db-update-stats"), [
+      ["Installed", u.installed_version || "none", "db-update-installed"], ["Installed counts", counts(u.installed_counts)],
+      ["Available", offered, "db-update-available"], ["Available counts", counts(u.available_counts)],
+      ["Pack", kind, "db-update-kind"], ["Download", megabytes(u.size)],
+    ]);
+    showJob(u.job, u.update_available);
+  } catch (err) { notice(err.message); }
+}
+
+function showJob(job, updateAvailable) {
+  const active = ACTIVE.has(job.status);
+  $("db-update").disabled = active || !updateAvailable;
+  $("db-update-check").disabled = active;
+  const state = $("db-update-state");
+  state.dataset.status = job.status;
+  $("db-update-progress").value = job.status === "completed" ? 100 : job.percent;
+  if (job.status === "idle") state.textContent = updateAvailable ? "An update is available." : "No update to install.";
+  else if (active) {
+    const bytes = job.bytes_total ? ` (${megabytes(job.bytes_done)} of ${megabytes(job.bytes_total)})` : "";
+    state.textContent = `${job.status[0].toUpperCase()}${job.status.slice(1)} ${job.to_version}${bytes}…`;
+  } else if (job.status === "completed") state.textContent = `Updated: ${job.from_version || "none"} → ${job.to_version}.`;
+  else state.textContent = `Update to ${job.to_version} ${job.status === "rolled_back" ? "failed and was rolled back" : "failed"}: ${job.error}`;
+  clearTimeout(timer);
+  timer = active ? setTimeout(poll, 500) : null;
+}
+
+async function poll() {
+  try {
+    const job = await get("/database/update/status");
+    if (ACTIVE.has(job.status)) { showJob(job, false); return; }
+    await load();
+    await checkUpdate(); // shows the finished job and what is offered now
+  } catch (err) { notice(err.message); timer = setTimeout(poll, 3000); }
+}
+
+async function startUpdate() {
+  $("db-update").disabled = true;
+  $("db-update-state").dataset.status = "checking";
+  $("db-update-state").textContent = "Starting the update…";
+  $("db-update-progress").value = 0;
+  try { showJob(await post("/database/update", { confirm: true }), false); }
+  catch (err) { notice(`Could not update: ${err.message}`); checkUpdate(); }
 }
