@@ -7,63 +7,28 @@ status 1 and a one-line message, never a traceback.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext, redirect_stdout
+from contextlib import nullcontext, redirect_stdout
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import typer
 
 from ..faces.catalog import PREFERRED_EMBEDDER
 from ._common import DEFAULT_EMBEDDER_HELP
 
-app = typer.Typer(no_args_is_help=True)
-
-# Longest list shown in full in human-readable summaries.
-_LIST_PREVIEW = 10
-_DB_OPTION_HELP = "Face DB directory (holds performers.db, faces.index, manifest.json)."
-
-
-def _print_json(data: dict[str, Any]) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str))
-
-
-def _fail(message: str, as_json: bool, *, error_type: str = "error", extra: dict[str, Any] | None = None) -> NoReturn:
-    if as_json:
-        _print_json({"ok": False, "error": message, "error_type": error_type, **(extra or {})})
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
-
-
-@contextmanager
-def _user_errors(as_json: bool) -> Iterator[None]:
-    """Turn the errors a user can act on into a message and exit status 1."""
-    from stash_sense.facedb.errors import FaceDBError
-
-    try:
-        yield
-    except (FaceDBError, ValueError, KeyError, OSError) as exc:
-        logging.getLogger(__name__).debug("command failed", exc_info=True)
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        _fail(str(message), as_json, error_type=type(exc).__name__)
-
-
-def _console() -> Any:
-    from rich.console import Console
-
-    return Console(highlight=False)
-
-
-def _format_value(value: Any) -> str:
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={_format_value(v)}" for k, v in value.items()) or "-"
-    if isinstance(value, list):
-        shown = ", ".join(_format_value(v) for v in value[:_LIST_PREVIEW]) or "-"
-        return shown if len(value) <= _LIST_PREVIEW else f"{shown}, … ({len(value) - _LIST_PREVIEW} more)"
-    return "-" if value is None else str(value)
+from .db_common import (  # noqa: F401 - re-exported for the db command modules
+    _DB_OPTION_HELP,
+    _LIST_PREVIEW,
+    _console,
+    _fail,
+    _format_value,
+    _print_json,
+    _print_report,
+    _user_errors,
+    app,
+)
 
 
 @app.command()
@@ -84,8 +49,8 @@ def build(
     from_stashbox: str | None = typer.Option(
         None,
         "--from-stashbox",
-        help="With --from-stash: a stash-box GraphQL URL (e.g. https://stashdb.org/graphql); adds several "
-        "images per Stash performer linked to it.",
+        help="A stash-box GraphQL URL (e.g. https://stashdb.org/graphql). With --from-stash: adds several "
+        "images per Stash performer linked to it; with --all-performers: crawls all of its performers.",
     ),
     stashbox_api_key: str | None = typer.Option(
         None,
@@ -93,7 +58,19 @@ def build(
         envvar="STASHBOX_API_KEY",
         help="API key for --from-stashbox (or STASHBOX_API_KEY); default: the key configured for it in Stash.",
     ),
-    stashbox_images: int = typer.Option(5, "--stashbox-images", min=1, help="Stash-box images per performer."),
+    stashbox_images: int | None = typer.Option(
+        None, "--stashbox-images", min=1,
+        help="Stash-box images per performer (default 5 with --from-stash, 3 with --all-performers).",
+    ),
+    all_performers: bool = typer.Option(
+        False, "--all-performers",
+        help="With --from-stashbox and no --from-stash: crawl EVERY performer of the stash-box (resumable; "
+        "re-running continues where it stopped).",
+    ),
+    stashbox_rate: float = typer.Option(
+        240, "--stashbox-rate", min=1,
+        help="Requests per minute the crawl may send the stash-box (it slows down further on HTTP 429).",
+    ),
     enrich_from_scenes: bool = typer.Option(
         False,
         "--enrich-from-scenes",
@@ -125,18 +102,34 @@ def build(
     """
     if from_folder is not None and from_stash is not None:
         _fail("choose one source: --from-folder DIR or --from-stash URL", as_json, error_type="UsageError")
+    if all_performers:
+        if from_stashbox is None or from_stash is not None or from_folder is not None:
+            _fail(
+                "--all-performers crawls one stash-box: give --from-stashbox URL (and neither --from-stash nor --from-folder)",
+                as_json, error_type="UsageError",
+            )
+        from .db_crawl import run_crawl
+
+        run_crawl(
+            from_stashbox, out, api_key=stashbox_api_key, images=stashbox_images or 3, rate=stashbox_rate,
+            embedder=_chosen_embedder(embedder, out, as_json), progress=progress, as_json=as_json,
+        )
+        return
     if from_stash is None:
         stash_only = [
             flag for flag, given in (("--from-stashbox", from_stashbox), ("--enrich-from-scenes", enrich_from_scenes))
             if given
         ]
         if stash_only:
-            _fail(f"{', '.join(stash_only)} need --from-stash URL", as_json, error_type="UsageError")
+            _fail(
+                f"{', '.join(stash_only)} need --from-stash URL (or, for --from-stashbox, --all-performers to crawl "
+                "the whole stash-box)", as_json, error_type="UsageError",
+            )
     chosen = _chosen_embedder(embedder, out, as_json)
     if from_stash is not None:
         _build_from_stash(
             from_stash, out, embedder=chosen, api_key=api_key, from_stashbox=from_stashbox, stashbox_api_key=stashbox_api_key,
-            stashbox_images=stashbox_images, enrich_from_scenes=enrich_from_scenes, enrich_frames=enrich_frames,
+            stashbox_images=stashbox_images or 5, enrich_from_scenes=enrich_from_scenes, enrich_frames=enrich_frames,
             enrich_max_distance=enrich_max_distance, max_faces_per_performer=max_faces_per_performer,
             progress=progress, as_json=as_json,
         )
@@ -225,16 +218,6 @@ def _build_from_stash(
             message += " (re-running resumes where it stopped)"
         _fail(scrub(message), as_json, error_type=type(exc).__name__)
     _print_report(report.model_dump(mode="json"), out, as_json)
-
-
-def _print_report(data: dict[str, Any], out: Path, as_json: bool) -> None:
-    if as_json:
-        _print_json({"ok": True, **data})
-        return
-    console = _console()
-    console.print(f"[bold]Built face DB[/bold] {out}")
-    for key, value in data.items():
-        console.print(f"  {key.replace('_', ' ')}: {_format_value(value)}")
 
 
 @app.command()
@@ -373,6 +356,19 @@ def stats(
     console.print(f"tattoo data: {result.tattoos.count} ({result.tattoos.percent:.2f}%)")
 
 
+def _links_summary(db: Path) -> dict[str, Any]:
+    """How many performers are linked across stash-boxes, by the kind of evidence."""
+    from collections import Counter
+
+    from stash_sense.facedb.crawl.edits import read_links
+
+    try:
+        found = read_links(db)
+    except Exception:  # noqa: BLE001 - the summary never fails `db info`
+        found = []
+    return {"total": len(found), "by_kind": dict(Counter(link.evidence.kind for link in found))}
+
+
 @app.command()
 def info(
     db: Path = typer.Option(..., "--db", help=_DB_OPTION_HELP),
@@ -405,6 +401,7 @@ def info(
         "files": files,
         "calibration": manifest.calibration,
         "optimized_from": manifest.optimized_from,
+        "links": _links_summary(db),
     }
     if as_json:
         _print_json(data)
@@ -429,6 +426,8 @@ def info(
     ]
     if manifest.optimized_from:
         rows.append(("optimized from", _format_value(manifest.optimized_from)))
+    if data["links"]["total"]:
+        rows.append(("cross-stash-box links", f"{_format_value(data['links']['by_kind'])} (see `db links`)"))
     for name, entry in files.items():
         size = f"{entry['size']:,} bytes" if entry["present"] else "MISSING"
         rows.append((name, f"{size}, sha256 {entry['sha256'][:16]}…"))
@@ -463,3 +462,6 @@ def verify(
         raise typer.Exit(1)
     if not as_json:
         typer.echo(f"face DB {db} (version {report.db_version}) verified OK")
+
+# Commands defined in their own modules, registered on this app.
+from . import db_crawl as _db_crawl  # noqa: E402,F401
