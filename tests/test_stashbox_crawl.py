@@ -177,3 +177,24 @@ def test_update_of_a_db_without_a_crawl_says_what_to_do(tmp_path: Path) -> None:
     build_synthetic_db(db, [2, 3])
     with pytest.raises(ValueError, match="holds no stash-box crawl.*--all-performers"):
         update_from_stashbox(db, api_key=KEY, progress=False)
+
+
+def test_rebuild_of_a_crawled_db_crawls_again(catalogue: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "STASH_SENSE_WORKERS": "1", "STASHBOX_API_KEY": KEY}
+    with _served(catalogue) as url:
+        first = _crawl(url, tmp_path / "db")
+        done = subprocess.run(
+            [sys.executable, "-m", "stash_sense.cli", "db", "rebuild", "--db", str(tmp_path / "db"), "--embedder", first_embedder(tmp_path / "db"),
+             "--out", str(tmp_path / "again"), "--no-progress", "--json"],
+            env=env, capture_output=True, text=True, timeout=300,
+        )
+    assert done.returncode == 0, done.stderr[-2000:]
+    (build,) = json.loads(done.stdout)["builds"]
+    assert build["performers"] == first.performers
+    assert_same_content(tmp_path / "again", tmp_path / "db")  # same embedder, same catalogue: the same DB
+
+
+def first_embedder(db: Path) -> str:
+    from stash_sense.facedb.manifest import load_manifest
+
+    return load_manifest(db).embedding.model

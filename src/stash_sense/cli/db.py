@@ -284,7 +284,8 @@ def rebuild(
     stashes = [s.split(":", 1)[1] for s in sources if s.startswith("stash:")]
     boxes = [s.split(":", 1)[1] for s in sources if s.startswith("stash-box:")]
     scenes = any(s.startswith("stash-scenes:") for s in sources)
-    unknown = [s for s in sources if not s.startswith(("folder:", "stash:", "stash-box:", "stash-scenes:"))]
+    crawls = [s.split(":", 1)[1] for s in sources if s.startswith("stash-box-all:")]
+    unknown = [s for s in sources if not s.startswith(("folder:", "stash:", "stash-box:", "stash-scenes:", "stash-box-all:"))]
     if not sources or unknown:
         _fail(f"{db} records no sources this command can rebuild from ({', '.join(unknown) or 'none'})", as_json, error_type="UsageError")
     missing = [f for f in folders if not Path(f).is_dir()]
@@ -299,6 +300,10 @@ def rebuild(
             reports.append(build_from_folder(
                 Path(folder), out, max_faces_per_performer=max_faces_per_performer, progress=progress, embedder=chosen
             ).model_dump(mode="json"))
+    if crawls:
+        from .db_crawl import recrawl
+
+        reports.extend(recrawl(db, crawls, out, api_key=stashbox_api_key, embedder=chosen, progress=progress, as_json=as_json))
     for url in stashes:
         from stash_sense.facedb.build_stash import build_from_stash
         from stash_sense.facedb.sources.stash_scenes import EnrichParams

@@ -6,6 +6,7 @@ import logging
 import sys
 from contextlib import nullcontext, redirect_stdout
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -46,6 +47,37 @@ def run_crawl(
             message += " (re-running the same command resumes where it stopped)"
         _fail(_scrubbed(message, api_key), as_json, error_type=type(exc).__name__)
     _print_report(report.model_dump(mode="json"), out, as_json)
+
+
+def recrawl(
+    source_db: Path, endpoints: list[str], out: Path, *, api_key: str | None, embedder: str, progress: bool, as_json: bool
+) -> list[dict[str, Any]]:
+    """``db rebuild`` of crawled stash-boxes: crawl each again into ``out`` with the images per
+    performer the source DB used (the stash-box is asked again; its images are not in the DB)."""
+    from stash_sense.facedb.crawl.run import crawl_stashbox
+    from stash_sense.facedb.crawl.tables import load_state
+    from stash_sense.facedb.layout import DB_FILE
+    from stash_sense.facedb.schema import connect_read_only
+
+    conn = connect_read_only(source_db / DB_FILE)
+    try:
+        images = {e: (state.images_per_performer if (state := load_state(conn, e)) else 3) for e in endpoints}
+    finally:
+        conn.close()
+    reports = []
+    quiet = redirect_stdout(sys.stderr) if as_json else nullcontext()
+    for endpoint in endpoints:
+        try:
+            with quiet:
+                report = crawl_stashbox(
+                    endpoint, out, api_key=api_key, images_per_performer=images[endpoint], progress=progress, embedder=embedder
+                )
+        except Exception as exc:  # noqa: BLE001 - as in run_crawl
+            logging.getLogger(__name__).debug("re-crawl failed", exc_info=True)
+            _fail(_scrubbed(f"re-crawling {endpoint} failed: {exc} (re-running resumes where it stopped)", api_key), as_json,
+                  error_type=type(exc).__name__)
+        reports.append(report.model_dump(mode="json"))
+    return reports
 
 
 @app.command()
