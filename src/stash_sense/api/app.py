@@ -26,6 +26,7 @@ from stash_sense.api.routes import (
     benchmarks,
     dashboard,
     database,
+    database_links,
     effective_settings,
     fingerprints,
     health,
@@ -102,7 +103,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     protected = auth_dependencies(settings.api_key is not None)
     app.include_router(health.public)
-    for module in (health, database, identify, scenes, fingerprints):
+    for module in (health, database, database_links, identify, scenes, fingerprints):
         app.include_router(module.router, dependencies=protected)
     for module in (stash_lookup, benchmarks, effective_settings):
         app.include_router(module.router, dependencies=protected)

@@ -115,6 +115,32 @@ class DatabaseInfo(BaseModel):
     face_count_buckets: dict[str, int] = Field(description="Performers per face-count bucket (0, 1, 2-3, 4-5, 6-10, 11+).")
 
 
+class PerformerLinkOut(BaseModel):
+    name: str = Field(description="The performer holding both identities.")
+    a: str = Field(description="One identity, '<endpoint>#<stash_id>'.")
+    b: str = Field(description="The other stash-box's identity of the same person.")
+    kind: str = Field(description="The evidence: 'cross-reference' (a stash-box names the other's page) or 'face+name'.")
+    distance: float | None = Field(None, description="Distance between their closest faces, when both have faces.")
+    names: list[str] = Field(description="The names that agree, or the cross-referencing URL.")
+
+
+class LinksResponse(BaseModel):
+    db_version: str
+    links: list[PerformerLinkOut]
+
+
+class UnlinkRequest(BaseModel):
+    identity: str = Field(description="The identity to split off its performer: '<stash-box GraphQL URL>#<stash_id>'.")
+    confirm: bool = False
+
+
+class UnlinkResponse(BaseModel):
+    split: list[str]
+    kept: list[str] = Field(description="The identities the performer keeps.")
+    previous_version: str
+    db_version: str
+
+
 class ReloadRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

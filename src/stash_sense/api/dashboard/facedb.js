@@ -1,4 +1,5 @@
-// The loaded face DB: version, model, counts, the face-count buckets as a chart; reload; and
+// The loaded face DB: version, model, counts, the face-count buckets as a chart; reload; the
+// performers linked across stash-boxes (with evidence, undoable); and
 // updates from the configured release (STASH_SENSE_FACE_DB_SOURCE): check, update with progress.
 import { get, post } from "./api.js";
 import { $, h, notice, stats } from "./util.js";
@@ -10,7 +11,44 @@ export function initFaceDB() {
   $("db-reload").addEventListener("click", reload);
   $("db-update-check").addEventListener("click", checkUpdate);
   $("db-update").addEventListener("click", startUpdate);
-  return { show() { load(); checkUpdate(); }, hide() { clearTimeout(timer); timer = null; } };
+  return { show() { load(); checkUpdate(); loadLinks(); }, hide() { clearTimeout(timer); timer = null; } };
+}
+
+// One person on several stash-boxes is one performer; each link says why, and can be undone.
+async function loadLinks() {
+  try {
+    const r = await get("/database/links");
+    $("db-links-state").textContent = r.links.length
+      ? `${r.links.length} performer${r.links.length === 1 ? "" : "s"} linked across stash-boxes.`
+      : "No performer is linked across stash-boxes.";
+    $("db-links").replaceChildren(...r.links.map(linkRow));
+  } catch (err) {
+    $("db-links-state").textContent = `Links unavailable: ${err.message}`;
+    $("db-links").replaceChildren();
+  }
+}
+
+function linkRow(link) {
+  const why = link.kind === "cross-reference" ? `a stash-box names the other's page (${link.names.join(", ")})`
+    : `names agree (${link.names.join(", ")})${link.distance === null ? "" : `, faces ${link.distance.toFixed(3)} apart`}`;
+  return h("li", { class: "link", dataset: { kind: link.kind } },
+    h("strong", { class: "link-name", text: link.name }),
+    h("span", { class: "link-ids", text: `${link.a} = ${link.b}` }),
+    h("span", { class: "meta", text: why }),
+    h("button", { type: "button", "aria-label": `Undo link: ${link.b}`, title: `Make ${link.b} its own performer again`,
+      onclick: () => undoLink(link) }, "Undo"));
+}
+
+async function undoLink(link) {
+  $("db-links-state").textContent = "Splitting the performer and swapping in the new version…";
+  try {
+    const r = await post("/database/links/unlink", { identity: link.b, confirm: true });
+    $("db-links-state").textContent = `Split ${r.split.join(", ")} off (new version ${r.db_version}).`;
+    const state = $("db-links-state").textContent;
+    await load();
+    await loadLinks();
+    $("db-links-state").textContent = `${state} ${$("db-links-state").textContent}`;
+  } catch (err) { $("db-links-state").textContent = ""; notice(`Could not undo the link: ${err.message}`); }
 }
 
 async function load() {

@@ -46,6 +46,7 @@ class PerformerLink(BaseModel):
     a: str  # endpoint#stash_id
     b: str
     evidence: LinkEvidence
+    name: str = ""  # the DB performer holding both
 
 
 class LinkReport(BaseModel):
@@ -206,7 +207,13 @@ def list_links(conn: sqlite3.Connection) -> list[PerformerLink]:
         rows = conn.execute("SELECT endpoint_a, stash_id_a, endpoint_b, stash_id_b, evidence FROM performer_links ORDER BY 1, 2").fetchall()
     except sqlite3.OperationalError:
         return []  # never crawled
-    return [PerformerLink(a=f"{ea}#{ia}", b=f"{eb}#{ib}", evidence=LinkEvidence.model_validate_json(ev)) for ea, ia, eb, ib, ev in rows]
+    names = dict(conn.execute(
+        "SELECT i.endpoint || '#' || i.stash_id, p.name FROM performer_ids i JOIN performers p ON p.id = i.performer_id"
+    ).fetchall())
+    return [
+        PerformerLink(a=f"{ea}#{ia}", b=f"{eb}#{ib}", evidence=LinkEvidence.model_validate_json(ev), name=names.get(f"{ea}#{ia}", ""))
+        for ea, ia, eb, ib, ev in rows
+    ]
 
 
 def unlink(conn: sqlite3.Connection, identity: Identity) -> dict[str, Any]:
