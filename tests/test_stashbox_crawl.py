@@ -198,3 +198,40 @@ def first_embedder(db: Path) -> str:
     from stash_sense.facedb.manifest import load_manifest
 
     return load_manifest(db).embedding.model
+
+
+@pytest.mark.parametrize("change", ["delete", "merge", "add"])
+def test_a_catalogue_that_changes_while_it_is_listed_is_listed_again(
+    change: str, catalogue: Path, facedata: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Someone deletes (or merges, or adds) a performer on a page already read: the next pages
+    slide by one, so one performer would be missed and a gone one stored. The crawl notices the
+    catalogue's size changed and lists again until it holds still."""
+    from stash_sense.facedb.crawl import listing
+
+    app = create_stashbox_app(folders=[catalogue], api_key=KEY)
+    catalog = app.state.catalog
+    first_page = sorted(catalog.active(), key=lambda p: (p.created, p.id))[:5]
+    real_page = listing.page
+    calls = {"n": 0}
+
+    async def page_then_change(*args: object, **kwargs: object):
+        result = await real_page(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 1:  # right after the first page was read
+            if change == "delete":
+                catalog.delete_performer(first_page[0].id)
+            elif change == "merge":
+                catalog.merge_performers([first_page[0].id], first_page[1].id)
+            else:
+                extra = spare_identities(facedata, LFW, 1)[0]
+                catalog.create_performer(extra.name.replace("_", " "), sorted(extra.iterdir())[:2])
+        return result
+
+    monkeypatch.setattr(listing, "page", page_then_change)
+    with run_in_thread(app) as url:
+        _crawl(url, tmp_path / "changed", page_size=5)
+        monkeypatch.setattr(listing, "page", real_page)
+        _crawl(url, tmp_path / "fresh", page_size=5)
+    assert calls["n"] > -(-(LFW + CELEB) // 5)  # the listing was read more than once
+    assert_same_content(tmp_path / "changed", tmp_path / "fresh")

@@ -10,6 +10,7 @@ import httpx
 
 from ...stash.ratelimit import RateLimiter, limiter_for_stashbox
 from ...stash.stashbox import StashBoxClient
+from .journal import CrawlJournal
 
 # Requests per minute a crawl sends a stash-box unless told otherwise: Stash's own default for
 # a stash-box, well under what the public ones tolerate (and 429s slow it down further).
@@ -21,12 +22,14 @@ class CountingTransport(httpx.AsyncBaseTransport):
     whether a 429 answered a request sent after the first 429 had slowed the crawl down (the
     crawl's promise is that none does)."""
 
-    def __init__(self, on_response: Callable[[int, bool], None], limiter: RateLimiter) -> None:
+    def __init__(self, on_response: Callable[[int, bool], None], limiter: RateLimiter, on_send: Callable[[], None]) -> None:
         self._inner = httpx.AsyncHTTPTransport()
         self._on_response = on_response
+        self._on_send = on_send
         self._limiter = limiter
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self._on_send()
         sent = time.monotonic()
         response = await self._inner.handle_async_request(request)
         first = self._limiter.first_throttled_at
@@ -38,7 +41,7 @@ class CountingTransport(httpx.AsyncBaseTransport):
 
 
 def crawl_client(
-    endpoint: str, api_key: str | None, on_response: Callable[[int, bool], None], requests_per_minute: float
+    endpoint: str, journal: CrawlJournal, requests_per_minute: float, api_key: str | None
 ) -> StashBoxClient:
     """A client whose limiter runs at ``requests_per_minute`` (the crawl's budget for this endpoint)."""
     if not api_key:
@@ -51,4 +54,5 @@ def crawl_client(
     limiter = limiter_for_stashbox(endpoint, round(requests_per_minute))
     limiter.set_rate(requests_per_minute / 60.0)  # a new crawl starts from its budget, not a past slow-down
     limiter.first_throttled_at = None
-    return StashBoxClient(endpoint, api_key, limiter, http_transport=CountingTransport(on_response, limiter), retries=6)
+    transport = CountingTransport(journal.request, limiter, journal.sent)
+    return StashBoxClient(endpoint, api_key, limiter, http_transport=transport, retries=6)

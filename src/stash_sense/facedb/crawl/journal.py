@@ -62,6 +62,10 @@ class CrawlJournal:
             self._handle.write(line + "\n")
             self._handle.flush()
 
+    def sent(self) -> None:
+        """A request left: counted even when a kill cuts it off before its answer."""
+        self._append("S")
+
     def request(self, status: int, late_429: bool = False) -> None:
         self._append(f"R {status} late" if late_429 else f"R {status}")
         self._tick()
@@ -105,12 +109,14 @@ class CrawlJournal:
 
     def totals(self) -> JournalTotals:
         self._tick(force=True)
-        requests = throttled = late = 0
+        sent = requests = throttled = late = 0
         seconds = 0.0
         images: Counter[str] = Counter()
         for line in self._lines():
             tag, _, rest = line.partition(" ")
-            if tag == "R":
+            if tag == "S":
+                sent += 1
+            elif tag == "R":
                 requests += 1
                 throttled += rest.startswith("429")
                 late += rest.endswith("late")
@@ -122,7 +128,7 @@ class CrawlJournal:
                 except ValueError:
                     pass  # a line cut short by a kill
         return JournalTotals(
-            requests=requests, throttled_429=throttled, throttled_after_slowdown=late, images_downloaded=len(images),
+            requests=max(sent, requests), throttled_429=throttled, throttled_after_slowdown=late, images_downloaded=len(images),
             images_downloaded_twice=sum(n - 1 for n in images.values()), seconds=round(seconds, 2),
         )
 

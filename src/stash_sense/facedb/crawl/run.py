@@ -14,8 +14,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pydantic import BaseModel
+from rich.progress import TaskID
 
 from ...faces.pipeline import FacePipeline
+from ...faces.types import ImageFaces
 from ...matching.calibration import load_default_calibration
 from ...stash.media import StashBridge
 from ...stash.models import StashBoxImage, StashBoxPerformer, normalize_endpoint
@@ -30,7 +32,7 @@ from .client import DEFAULT_CRAWL_REQUESTS_PER_MINUTE, crawl_client
 from .journal import CrawlJournal
 from .links import LinkReport, link_performers
 from .lock import endpoint_lock
-from .reconcile import image_key, needed_images, store_performer
+from .reconcile import image_key, needed_images, remove_identity, store_performer
 
 DEFAULT_IMAGES_PER_PERFORMER = 3
 # Width asked of the image server: a face needs ~150 px; full-size uploads can be several MB.
@@ -90,8 +92,10 @@ def crawl_stashbox(
     progress: bool = True,
     workers: int | None = None,
     embedder: str | None = None,
+    page_size: int = listing.PAGE_SIZE,
 ) -> CrawlReport:
-    """Crawl every performer of the stash-box at ``endpoint`` into the face DB ``out`` (or resume)."""
+    """Crawl every performer of the stash-box at ``endpoint`` into the face DB ``out`` (or resume).
+    ``page_size`` is the listing's page (stash-box's largest by default)."""
     started = time.monotonic()
     if images_per_performer < 1:
         raise ValueError(f"images per performer must be at least 1, got {images_per_performer}")
@@ -101,9 +105,9 @@ def crawl_stashbox(
         pipeline = FacePipeline(embedder=build_embedder(embedder, out))
         with StashBridge() as bridge, FaceDBWriter(out, model_info(pipeline), pipeline.info.detector) as writer:
             tables.ensure_tables(writer.connection)
-            state = _start_state(writer, ep, images_per_performer)
+            state = _start_state(writer, ep, images_per_performer, page_size)
             journal = CrawlJournal(out, ep)
-            box = crawl_client(endpoint, api_key, journal.request, requests_per_minute)
+            box = crawl_client(endpoint, journal, requests_per_minute, api_key)
             try:
                 with progress_bar(None, progress) as bar:
                     session = CrawlSession(writer, BuildContext(writer, bridge, pipeline, bar, workers), box, journal, ep, state)
@@ -125,10 +129,10 @@ def crawl_stashbox(
             return _report(writer, manifest, out, ep, state, started).model_copy(update={"links": links})
 
 
-def _start_state(writer: FaceDBWriter, endpoint: str, images: int) -> tables.CrawlState:
+def _start_state(writer: FaceDBWriter, endpoint: str, images: int, page_size: int) -> tables.CrawlState:
     state = tables.load_state(writer.connection, endpoint)
     if state is None:
-        state = tables.CrawlState(images_per_performer=images, image_width=IMAGE_WIDTH)
+        state = tables.CrawlState(images_per_performer=images, image_width=IMAGE_WIDTH, per_page=page_size)
         tables.save_state(writer.connection, endpoint, state)
         writer.commit()
     elif state.images_per_performer != images:
@@ -140,32 +144,73 @@ def _start_state(writer: FaceDBWriter, endpoint: str, images: int) -> tables.Cra
 
 
 def _list_everything(s: CrawlSession) -> None:
-    """Queue every performer, a page per transaction; one more pass if the catalogue shifted under us."""
-    conn, state = s.writer.connection, s.state
+    """Queue every performer, a page per transaction; list again if the catalogue changed meanwhile."""
+    state = s.state
     task = s.ctx.progress.add_task("listing performers", total=None)
-    for attempt in range(2):
-        while True:
-            page = s.ctx.bridge.run(listing.page(s.box, state.next_page, per_page=state.per_page))
-            performers = [p.model_copy(update={"endpoint": s.endpoint}) for p in page.performers]
-            tables.add_listed(conn, s.endpoint, performers, (state.next_page - 1) * state.per_page)
-            for performer in performers:
-                state.high_water = listing.later(state.high_water, performer.updated)
-            state.listed = page.count
-            state.next_page += 1
-            tables.save_state(conn, s.endpoint, state)
-            s.writer.commit()
-            pages = max(1, -(-page.count // state.per_page))
-            s.ctx.progress.update(task, total=pages, completed=min(pages, state.next_page - 1))
-            if not performers or (state.next_page - 1) * state.per_page >= page.count:
-                break
-        known = conn.execute(
-            "SELECT (SELECT COUNT(*) FROM stashbox_listing WHERE endpoint = ?) + "
-            "(SELECT COUNT(*) FROM stashbox_performers WHERE endpoint = ?)", (s.endpoint, s.endpoint),
-        ).fetchone()[0]
-        if known >= state.listed or attempt == 1:
-            break
-        state.next_page = 1  # performers were deleted while we listed and the pages slid: list again
+    if not state.first_pass_done:
+        _first_pass(s, task)
+    if state.shifted:
+        _relist_until_stable(s)
     state.phase = "storing"
+    tables.save_state(s.writer.connection, s.endpoint, state)
+    s.writer.commit()
+
+
+def _first_pass(s: CrawlSession, task: TaskID) -> None:
+    conn, state = s.writer.connection, s.state
+    while True:
+        page = s.ctx.bridge.run(listing.page(s.box, state.next_page, per_page=state.per_page))
+        performers = [p.model_copy(update={"endpoint": s.endpoint}) for p in page.performers]
+        tables.add_listed(conn, s.endpoint, performers, (state.next_page - 1) * state.per_page)
+        for performer in performers:
+            state.high_water = listing.later(state.high_water, performer.updated)
+        if state.first_count is None:
+            state.first_count = page.count
+        state.shifted = state.shifted or page.count != state.first_count
+        state.listed = page.count
+        state.next_page += 1
+        tables.save_state(conn, s.endpoint, state)
+        s.writer.commit()
+        pages = max(1, -(-page.count // state.per_page))
+        s.ctx.progress.update(task, total=pages, completed=min(pages, state.next_page - 1))
+        if not performers or (state.next_page - 1) * state.per_page >= page.count:
+            break
+    state.first_pass_done = True
+    tables.save_state(conn, s.endpoint, state)
+    s.writer.commit()
+
+
+def _relist_until_stable(s: CrawlSession, attempts: int = 3) -> None:
+    """Performers deleted, merged or added while we listed slide the pages under us: one can be
+    missed and a gone one queued. List everything again (a few dozen pages) until one whole pass
+    sees the same catalogue size on every page; that pass is the truth: the queue takes its
+    entries and drops what it did not list."""
+    conn, state = s.writer.connection, s.state
+    for _ in range(attempts):
+        seen: dict[str, StashBoxPerformer] = {}
+        counts: set[int] = set()
+        number = 1
+        while True:
+            page = s.ctx.bridge.run(listing.page(s.box, number, per_page=state.per_page))
+            counts.add(page.count)
+            for performer in page.performers:
+                seen[performer.id] = performer.model_copy(update={"endpoint": s.endpoint})
+            if not page.performers or number * state.per_page >= page.count:
+                break
+            number += 1
+        if len(counts) == 1 and len(seen) == counts.pop():
+            break
+    visited = tables.visited(conn, s.endpoint)
+    queued = {p.id for p in tables.listed_performers(conn, s.endpoint)}
+    tables.add_listed(conn, s.endpoint, [p for i, p in seen.items() if i not in visited], 0, replace=True)
+    for stash_id in queued - set(seen):
+        tables.unlist(conn, s.endpoint, stash_id)
+    for stash_id in set(visited) - set(seen):
+        remove_identity(s.writer, s.endpoint, stash_id)
+    for performer in seen.values():
+        state.high_water = listing.later(state.high_water, performer.updated)
+    state.listed = len(seen)
+    state.shifted = False
     tables.save_state(conn, s.endpoint, state)
     s.writer.commit()
 
@@ -204,25 +249,27 @@ def store_performers(s: CrawlSession, performers: list[StashBoxPerformer], advan
         return {image_key(s.endpoint, image.id): data for image, data in zip(job.todo, got)}
 
     for batch in prefetch_batches(s.ctx.bridge, jobs, fetch, _BATCH):
-        for job, downloaded in batch:
+        # The batch's images are analysed together, so the worker pool spreads them over every core.
+        results: dict[str, ImageFaces | str] = {}
+        good: list[tuple[str, bytes]] = []
+        for _, downloaded in batch:
             if isinstance(downloaded, BaseException):
                 raise downloaded
-            results: dict[str, object] = {}
-            good: list[tuple[str, bytes]] = []
             for key, data in downloaded.items():
                 if isinstance(data, BaseException):
                     results[key] = fetch_skip_reason(data)  # raises when it is the server's fault: resume later
                 else:
                     good.append((key, data))
-            for (key, _), faces in zip(good, s.ctx.analyze_images([(data, key) for key, data in good])):
-                results[key] = faces
-            store_performer(s.writer, job.performer, job.chosen, results)  # type: ignore[arg-type]
+        for (key, _), faces in zip(good, s.ctx.analyze_images([(data, key) for key, data in good])):
+            results[key] = faces
+        for job, _ in batch:
+            store_performer(s.writer, job.performer, job.chosen, results)
             tables.unlist(s.writer.connection, s.endpoint, job.performer.id)
             s.writer.commit()
-            s.journal.forget_images([key for key, _ in good])
-            fetched += len(good)
             if callable(advance):
                 advance()
+        s.journal.forget_images([key for key, _ in good])
+        fetched += len(good)
     return fetched
 
 

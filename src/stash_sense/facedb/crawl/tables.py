@@ -86,6 +86,9 @@ class CrawlState(BaseModel):
     next_page: int = 1
     per_page: int = 100
     listed: int = 0
+    first_count: int | None = None  # the catalogue's size on the listing's first page
+    first_pass_done: bool = False
+    shifted: bool = False  # the catalogue changed while we listed: pages may have slid
     images_per_performer: int = 3
     image_width: int = 800
     high_water: str | None = None  # the latest ``updated`` time seen: ``db update`` starts after it
@@ -115,11 +118,14 @@ def crawled_endpoints(conn: sqlite3.Connection) -> list[str]:
         return []  # a DB that was never crawled has no crawl tables
 
 
-def add_listed(conn: sqlite3.Connection, endpoint: str, performers: list[StashBoxPerformer], first_seq: int) -> int:
-    """Queue listed performers; returns how many were new to the queue."""
+def add_listed(
+    conn: sqlite3.Connection, endpoint: str, performers: list[StashBoxPerformer], first_seq: int, *, replace: bool = False
+) -> int:
+    """Queue listed performers (``replace``: a later listing's entry wins); returns the rows written."""
     before = conn.total_changes
+    verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
     conn.executemany(
-        "INSERT OR IGNORE INTO stashbox_listing(endpoint, stash_id, seq, data) VALUES (?, ?, ?, ?)",
+        f"{verb} INTO stashbox_listing(endpoint, stash_id, seq, data) VALUES (?, ?, ?, ?)",
         [(endpoint, p.id, first_seq + i, p.model_dump_json()) for i, p in enumerate(performers)],
     )
     return conn.total_changes - before

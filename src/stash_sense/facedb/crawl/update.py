@@ -48,6 +48,7 @@ class EndpointUpdate(BaseModel):
     id_sweep: bool
     requests: int
     throttled_429: int
+    throttled_after_slowdown: int
     seconds: float
 
 
@@ -116,7 +117,7 @@ def _update_endpoint(ctx: BuildContext, writer: FaceDBWriter, endpoint: str, api
     with endpoint_lock(endpoint):
         started = time.monotonic()
         journal = CrawlJournal(writer.directory, endpoint, kind="update")
-        box = crawl_client(endpoint, api_key, journal.request, rpm)
+        box = crawl_client(endpoint, journal, rpm, api_key)
         try:
             known = tables.visited(conn, endpoint)
             changed, count, pages = ctx.bridge.run(listing.changed_since(box, state.high_water, endpoint))
@@ -149,6 +150,7 @@ def _update_endpoint(ctx: BuildContext, writer: FaceDBWriter, endpoint: str, api
         endpoint=endpoint, performers_added=len(added), performers_edited=len(changed) - len(added),
         performers_deleted=len(deleted), performers_merged_away=len(merged_away), images_downloaded=images,
         pages_listed=pages, id_sweep=sweep, requests=totals.requests, throttled_429=totals.throttled_429,
+        throttled_after_slowdown=totals.throttled_after_slowdown,
         seconds=round(time.monotonic() - started, 2),
     )
 
