@@ -141,3 +141,62 @@ def duplicates(
             f"{report.found_planted}/{report.planted} planted found, {report.false_positives} false positives; "
             f"curve {report.curve}"
         )
+
+
+@app.command("crawl")
+def crawl(
+    from_folder: list[Path] = typer.Option(
+        [], "--from-folder", metavar="DIR",
+        help="Folder of labelled photos (<DIR>/<Identity>/<images>) the emulated stash-box serves; repeatable "
+        "(default: $STASH_SENSE_FACEDATA's lfw/people, lfw/tuning and celeb17, ~5,700 identities).",
+    ),
+    limit: int | None = typer.Option(None, "--limit", min=8, help="Serve at most N identities (quick runs)."),
+    max_requests_per_second: float = typer.Option(
+        25.0, "--max-requests-per-second", min=0.5,
+        help="The emulator's 429 limit for the crawl, resume and update sections; the crawls ask for 1.6x as much.",
+    ),
+    workdir: Path | None = typer.Option(
+        None, "--workdir", help="Empty folder for the catalogue, DBs and logs, kept (default: a temporary folder, removed).",
+    ),
+    speed_identities: int = typer.Option(300, "--speed-identities", min=8, help="Identities of the 5 requests/s speed crawl."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the held-back identities, the kill points and the edits."),
+    embedder: str | None = typer.Option(None, "--embedder", help="Face embedder of the crawled DBs (default: the configured one)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """The whole-stash-box crawl measured against the stash-box emulator (child processes, HTTP): a crawl
+    under a 429 limit, one SIGKILLed twice and resumed, db update vs. a fresh crawl after edits, and the
+    speed at 5 requests/s projected to 100,000 performers. Exits 1 when a check fails."""
+    import shutil
+    import tempfile
+
+    from ..config import facedata_dir
+    from ..devtools.crawl_bench import BenchOptions, run_crawl_bench
+
+    folders = from_folder or [facedata_dir() / "lfw" / "people", facedata_dir() / "lfw" / "tuning", facedata_dir() / "celeb17"]
+    missing = [str(f) for f in folders if not f.is_dir()]
+    if missing:
+        fail(f"photo folders not found: {', '.join(missing)} (pass --from-folder or set STASH_SENSE_FACEDATA)")
+    if workdir is not None and workdir.exists() and any(workdir.iterdir()):
+        fail(f"--workdir {workdir} is not empty: the crawls would resume what is there")
+    work = workdir or Path(tempfile.mkdtemp(prefix="stash-sense-bench-crawl-"))
+    try:
+        result = run_crawl_bench(BenchOptions(
+            folders=folders, workdir=work, limit=limit, max_requests_per_second=max_requests_per_second,
+            speed_identities=speed_identities, seed=seed, embedder=embedder,
+        ))
+    except (RuntimeError, ValueError, OSError) as exc:
+        if json_out:
+            emit_json({"ok": False, "error": f"bench crawl: {exc}"})
+        fail(f"bench crawl: {exc}")
+    finally:
+        if workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    if json_out:
+        emit_json(result)
+    else:
+        err_console.print(
+            f"crawl {result.get('crawl', {}).get('report', {}).get('seconds')} s; checks "
+            f"{'all passed' if result['ok'] else 'FAILED: ' + ', '.join(result['failed_checks'])} ({result['seconds']} s in all)"
+        )
+    if not result["ok"]:
+        raise typer.Exit(1)
