@@ -23,7 +23,7 @@ def test_bench_crawl_small_run_passes_its_checks(facedata: Path, tmp_path: Path)
     )
     assert done.stdout, done.stderr[-3000:]
     data = json.loads(done.stdout)  # one JSON document, even when a check fails
-    assert data["failed_checks"] == [], json.dumps({k: data.get(k, {}).get("checks") for k in ("crawl", "resume", "update", "speed")})
+    assert data["failed_checks"] == [], json.dumps({k: data.get(k, {}).get("checks") for k in ("crawl", "resume", "update", "release", "speed")})
     assert done.returncode == 0 and data["ok"]
     assert data["config"]["served_identities"] == 24 and data["machine"]["cpus"] >= 1
     crawl = data["crawl"]
@@ -31,6 +31,9 @@ def test_bench_crawl_small_run_passes_its_checks(facedata: Path, tmp_path: Path)
     assert crawl["report"]["throttled_429"] >= 1 and crawl["report"]["throttled_after_slowdown"] == 0
     assert [k["killed"] for k in data["resume"]["kills"]] == [True, True]
     assert data["resume"]["differences"] == [] and data["update"]["differences"] == []
+    release = data["release"]["checks"]
+    assert release["delta_install_equals_new_version"] and release["delta_refused_on_other_version"]
+    assert release["truncated_pack_changes_nothing"] and data["release"]["delta_pack_bytes"] < data["release"]["full_pack_bytes"]
     assert data["update"]["update_emulator_stats"]["requests"] < data["update"]["fresh_emulator_stats"]["requests"]
     assert data["speed"]["projection_100k"]["requests"] == 301_000
     assert not any((tmp_path / "work").glob("**/*.part"))

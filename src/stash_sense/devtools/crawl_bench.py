@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 
 from ..facedb.content import content_differences
+from .crawl_bench_release import release_section
 from ..facedb.versions import current_dir
 from ..photos import list_identities
 from .emulator.stashbox_sources import identity_name, performer_stash_id
@@ -584,6 +585,7 @@ def run_crawl_bench(options: BenchOptions) -> dict[str, Any]:
                 result["resume"] = resume_section(box, crawler, whole, killed, rpm, result["crawl"], rng)
             if "update" in options.sections:
                 result["update"] = update_section(box, crawler, catalogue, whole, fresh, rpm, rng)
+                result["release"] = release_section(whole, fresh, workdir, len(catalogue.served))
     if "speed" in options.sections:
         result["speed"] = speed_section(catalogue, crawler, workdir, options.speed_identities)
     result["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
