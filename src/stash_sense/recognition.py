@@ -74,7 +74,10 @@ class Recognizer:
         db.check_model(self.pipeline.embedder.model_name)
         self.db = db
         cal = db.manifest.calibration
-        self.calibration = Calibration.from_dict(cal) if cal else load_default_calibration(self.pipeline.embedder.model_name)
+        calibration = Calibration.from_dict(cal) if cal else load_default_calibration(self.pipeline.embedder.model_name)
+        # The default operating point depends on how many performers an unknown face could be
+        # mistaken for (the calibration's operating_points; unchanged below ~3,000).
+        self.calibration = calibration.for_gallery_size(db.manifest.counts.performers_with_faces)
         vectors, performer_ids = db.embeddings()
         self.matcher = PerformerMatcher(db, self.calibration, performer_centroids(vectors, performer_ids))
         self._names: dict[int, PerformerLabel] = {}

@@ -200,3 +200,38 @@ def crawl(
         )
     if not result["ok"]:
         raise typer.Exit(1)
+
+
+@app.command("index")
+def index(
+    faces: int = typer.Option(500_000, "--faces", min=1000, help="Faces in the synthetic DB."),
+    performers: int | None = typer.Option(None, "--performers", min=1, help="Performers (default: faces / 5)."),
+    dim: int | None = typer.Option(None, "--dim", min=8, help="Vector length (default: the configured embedder's)."),
+    queries: int = typer.Option(1000, "--queries", min=10, help="Query faces."),
+    kinds: str = typer.Option("faiss-flat,faiss-hnsw,faiss-ivf", "--kinds", help="Indexes to measure, comma-separated."),
+    threads: int = typer.Option(0, "--threads", min=0, help="faiss threads (0: faiss's default, one per core)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Cost of a large face DB: index build and query time per face (synthetic faces), recall,
+    SQLite + index size on disk and memory when loaded."""
+    from ..benchmark.index_scale import measure_index_scale
+    from ..faces.catalog import embedder_name, embedder_variant
+
+    wanted = tuple(k.strip() for k in kinds.split(",") if k.strip())
+    unknown = [k for k in wanted if k not in ("faiss-flat", "faiss-hnsw", "faiss-ivf")]
+    if unknown or not wanted:
+        fail(f"--kinds takes faiss-flat, faiss-hnsw and faiss-ivf, not {', '.join(unknown) or 'nothing'}")
+    vector_len = dim or embedder_variant(embedder_name())[0].dim
+    report = measure_index_scale(
+        faces=faces, performers=performers or max(1, faces // 5), dim=vector_len, queries=queries, kinds=wanted,
+        threads=threads or None,
+    )
+    if json_out:
+        emit_json(report)
+        return
+    for r in report.kinds:
+        err_console.print(
+            f"{r.kind}: build {r.build_seconds:.0f} s, {r.query_ms_single_median:.2f} ms/face (batched {r.query_ms_batched:.2f}), "
+            f"recall@1 {r.recall_at_1:.3f}, {r.file_bytes / 1e6:.0f} MB"
+        )
+    err_console.print(f"disk {report.disk.total_bytes / 1e9:.2f} GB, RAM {report.ram_bytes_when_loaded['total'] / 1e9:.2f} GB")

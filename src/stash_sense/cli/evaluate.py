@@ -182,6 +182,60 @@ def calibrate(
         err_console.print(f"wrote {out}: default_min_confidence {cal.default_min_confidence:.2f}, metrics {cal.metrics}")
 
 
+@app.command("gallery-scale")
+def gallery_scale(
+    people: Path | None = typer.Option(None, file_okay=False, help="lfw/people (default: $STASH_SENSE_FACEDATA/lfw/people)."),
+    tuning: Path | None = typer.Option(None, file_okay=False, help="lfw/tuning (default: $STASH_SENSE_FACEDATA/lfw/tuning)."),
+    celeb: Path | None = typer.Option(None, "--celeb17", file_okay=False, help="celeb17 (default: $STASH_SENSE_FACEDATA/celeb17)."),
+    celeb_rounds: int | None = typer.Option(None, min=1, help="celeb17 rounds, one held-out photo per actor each (default: all)."),
+    raw_labels: bool = typer.Option(False, "--raw-labels", help="Keep LFW's known label errors (aliases, mislabelled photos)."),
+    target_far: float = typer.Option(0.01, help="Unknown false-accept rate the operating points aim for."),
+    max_distance: float = typer.Option(0.6, min=0.0, help="Hard distance ceiling for acceptance."),
+    embedder: str | None = typer.Option(None, "--embedder", help=_EMBEDDER_HELP),
+    flip: bool | None = typer.Option(None, "--flip/--no-flip", help=_FLIP_HELP),
+    calibration: Path | None = typer.Option(None, exists=True, dir_okay=False, help="Calibration JSON (default: shipped one)."),
+    workers: int = typer.Option(0, help="Worker processes (0: all cores)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Open-set identification with every identity of lfw/people, lfw/tuning and celeb17 in one
+    gallery (~5,000), beside the usual lfw/people gallery, extrapolated to 10,000 and 100,000."""
+    from ..config import facedata_dir
+    from ..evaluation.gallery_scale import evaluate_gallery_scale
+    from ..evaluation.scale_split import make_scale_split
+    from ..photos import list_identities
+
+    root = facedata_dir()
+    try:
+        split = make_scale_split(
+            list_identities(people or root / "lfw" / "people"),
+            list_identities(tuning or root / "lfw" / "tuning"),
+            list_identities(celeb or root / "celeb17"),
+            clean_labels=not raw_labels,
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    base, use_flip = _embedder(embedder, flip)
+    emb = _embeddings(split.all_paths(), base, use_flip, workers or None)
+    cal = _calibration(base, use_flip, calibration)
+    err_console.print(f"{len(emb)} photos embedded; measuring and modelling ...")
+    try:
+        report = evaluate_gallery_scale(
+            split, emb, cal, embedding_label=_label(base, use_flip), max_distance=max_distance, target_far=target_far,
+            celeb_rounds=celeb_rounds,
+        )
+    except ValueError as exc:
+        fail(str(exc))
+    if json_out:
+        emit_json(report)
+        return
+    err_console.print(
+        f"{report.identities} identities at min_confidence {report.min_confidence:.2f}: top-1 {report.top1}, unknown false accepts "
+        f"{report.unknown_false_accept_rate}, accepted-correct {report.accepted_correct_rate}; at {report.small_gallery.identities} "
+        f"identities: {report.small_gallery.model_dump()}; extrapolated false accepts: {report.extrapolation.unknown_false_accept_rate}; "
+        f"100,000 identities: min_confidence {report.operating_point_100k.min_confidence:.2f}"
+    )
+
+
 @app.command("scenes")
 def scenes(
     library: Path = typer.Option(..., exists=True, file_okay=False, help="Rendered sample library (library.json)."),

@@ -10,7 +10,7 @@ right", not ``1 - distance``.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from typing import Any
 
@@ -38,6 +38,11 @@ class Calibration:
     default_min_confidence: float = 0.5
     fitted_on: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
+    # Stricter operating points for larger galleries: rows of {"min_performers": N,
+    # "min_confidence": c, "basis": "..."}. An unknown face meets more look-alikes among 100,000
+    # performers than among 2,000, so the confidence that keeps false accepts near 1% grows with
+    # the gallery (docs/accuracy.md, "Gallery scale"). Below the first row, default_min_confidence.
+    operating_points: list[dict[str, Any]] = field(default_factory=list)
 
     def probability(self, features: ArrayLike) -> NDArray[np.float64]:
         """P(correct) for each row of (distance, margin, cohort_z) features."""
@@ -45,6 +50,15 @@ class Calibration:
         z = f @ np.asarray(self.weights) + self.bias
         p: NDArray[np.float64] = 1.0 / (1.0 + np.exp(-z))
         return p
+
+    def for_gallery_size(self, performers: int) -> Calibration:
+        """This calibration with the default operating point of a gallery of ``performers``
+        performers: the row with the largest ``min_performers`` not above it (none: unchanged)."""
+        rows = [r for r in self.operating_points if int(r["min_performers"]) <= performers]
+        if not rows:
+            return self
+        row = max(rows, key=lambda r: int(r["min_performers"]))
+        return replace(self, default_min_confidence=float(row["min_confidence"]))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
