@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from build_stash_helpers import one_worker  # noqa: F401 - in-process face work for small crawls
 from crawl_helpers import assert_same_content, db_content, link_catalogue, spare_identities
 
 from stash_sense.devtools.emulator import create_stashbox_app, run_in_thread
@@ -27,12 +28,6 @@ FAST = 6000  # requests per minute when the test is not about politeness
 LFW, CELEB, PHOTOS = 24, 3, 3
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_worker():
-    """In-process face work: a worker pool's start-up would dominate these small crawls."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("STASH_SENSE_WORKERS", "1")
-        yield
 
 
 @pytest.fixture(scope="module")

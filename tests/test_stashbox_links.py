@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from build_stash_helpers import one_worker  # noqa: F401 - in-process face work for small crawls
 from crawl_helpers import link_catalogue, spare_identities
 
 from stash_sense.devtools.emulator import create_stashbox_app, run_in_thread
@@ -21,11 +22,6 @@ from stash_sense.facedb.versions import current_dir
 KEY = "box-links-key-5c1d"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_worker():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("STASH_SENSE_WORKERS", "1")
-        yield
 
 
 def _holders(db: Path) -> dict[str, str]:

@@ -300,7 +300,7 @@ def _adopt_plain_dir(path: Path, root: Path) -> str | None:
             raise VersionError(
                 f"{path} is a directory without a finished face DB; move it away before installing a version there"
             ) from None
-        path.rmdir()  # an empty placeholder directory: nothing to keep
+        path.rmdir()  # an empty directory (e.g. made by hand for the path): nothing to keep
         return None
     dest = root / version
     if dest.exists():

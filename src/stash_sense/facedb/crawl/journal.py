@@ -15,29 +15,20 @@ Layout: ``<DB>/.crawl/<endpoint digest>/journal.log`` and ``images/<sha256 of ke
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 from ...stash.ratelimit import target_key
+from .tables import RunTotals
 
 # Seconds between two "time spent" lines: a kill loses at most this much of the run's clock.
 _HEARTBEAT_S = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class JournalTotals:
-    requests: int = 0
-    throttled_429: int = 0
-    throttled_after_slowdown: int = 0
-    images_downloaded: int = 0
-    images_downloaded_twice: int = 0
-    seconds: float = 0.0
 
 
 class CrawlJournal:
@@ -107,7 +98,7 @@ class CrawlJournal:
         except FileNotFoundError:
             return []
 
-    def totals(self) -> JournalTotals:
+    def totals(self) -> RunTotals:
         self._tick(force=True)
         sent = requests = throttled = late = 0
         seconds = 0.0
@@ -123,11 +114,8 @@ class CrawlJournal:
             elif tag == "I":
                 images[rest] += 1
             elif tag == "T":
-                try:
-                    seconds += float(rest)
-                except ValueError:
-                    pass  # a line cut short by a kill
-        return JournalTotals(
+                seconds += _seconds(rest)
+        return RunTotals(
             requests=max(sent, requests), throttled_429=throttled, throttled_after_slowdown=late, images_downloaded=len(images),
             images_downloaded_twice=sum(n - 1 for n in images.values()), seconds=round(seconds, 2),
         )
@@ -141,7 +129,13 @@ class CrawlJournal:
         """The run finished and its totals are in the DB: the journal and cache go."""
         self.close()
         shutil.rmtree(self.root, ignore_errors=True)
-        try:
+        with contextlib.suppress(OSError):  # another endpoint's crawl may still be there
             self.root.parent.rmdir()
-        except OSError:
-            pass  # another endpoint's crawl is still there
+
+
+def _seconds(text: str) -> float:
+    """A "time spent" line's seconds; 0 for a line a kill cut short."""
+    try:
+        return float(text)
+    except ValueError:
+        return 0.0

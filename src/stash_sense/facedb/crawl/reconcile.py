@@ -199,5 +199,5 @@ def remove_identity(writer: FaceDBWriter, endpoint: str, stash_id: str) -> bool:
 def needed_images(writer: FaceDBWriter, performer: StashBoxPerformer, limit: int) -> tuple[list[StashBoxImage], list[StashBoxImage]]:
     """``(chosen, to_fetch)``: the chosen images, and those of them not stored yet."""
     chosen = chosen_images(performer, limit)
-    todo = [image for image in chosen if not writer.is_source_done(image_key(performer.endpoint, image.id))]
-    return chosen, todo
+    to_fetch = [image for image in chosen if not writer.is_source_done(image_key(performer.endpoint, image.id))]
+    return chosen, to_fetch

@@ -10,7 +10,7 @@ are not stored again, and images downloaded but not yet committed come from the 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -65,7 +65,7 @@ class CrawlReport(BaseModel):
 class _Job:
     performer: StashBoxPerformer
     chosen: list[StashBoxImage]
-    todo: list[StashBoxImage]
+    to_fetch: list[StashBoxImage]  # chosen images not stored yet
 
 
 @dataclass
@@ -117,7 +117,7 @@ def crawl_stashbox(
                         _store_listed(session)
                 if state.phase != "done":
                     state.phase = "done"
-                    state.crawl = state.crawl.plus(tables.RunTotals(**asdict(journal.totals())))
+                    state.crawl = state.crawl.plus(journal.totals())
                     tables.save_state(writer.connection, ep, state)
                     writer.commit()
                 links = link_step(writer)
@@ -229,8 +229,8 @@ def store_performers(s: CrawlSession, performers: list[StashBoxPerformer], advan
     Returns the number of images downloaded (or read back from the journal's cache)."""
     jobs = []
     for performer in performers:
-        chosen, todo = needed_images(s.writer, performer, s.state.images_per_performer)
-        jobs.append(_Job(performer, chosen, todo))
+        chosen, to_fetch = needed_images(s.writer, performer, s.state.images_per_performer)
+        jobs.append(_Job(performer, chosen, to_fetch))
     fetched = 0
 
     async def fetch(job: _Job) -> dict[str, bytes | BaseException]:
@@ -245,8 +245,8 @@ def store_performers(s: CrawlSession, performers: list[StashBoxPerformer], advan
             s.journal.save_image(key, data)
             return data
 
-        got = await asyncio.gather(*(one(image) for image in job.todo), return_exceptions=True)
-        return {image_key(s.endpoint, image.id): data for image, data in zip(job.todo, got)}
+        got = await asyncio.gather(*(one(image) for image in job.to_fetch), return_exceptions=True)
+        return {image_key(s.endpoint, image.id): data for image, data in zip(job.to_fetch, got)}
 
     for batch in prefetch_batches(s.ctx.bridge, jobs, fetch, _BATCH):
         # The batch's images are analysed together, so the worker pool spreads them over every core.

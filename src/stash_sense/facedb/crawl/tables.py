@@ -70,13 +70,8 @@ class RunTotals(BaseModel):
     seconds: float = 0.0
 
     def plus(self, other: RunTotals) -> RunTotals:
-        return RunTotals(
-            requests=self.requests + other.requests, throttled_429=self.throttled_429 + other.throttled_429,
-            throttled_after_slowdown=self.throttled_after_slowdown + other.throttled_after_slowdown,
-            images_downloaded=self.images_downloaded + other.images_downloaded,
-            images_downloaded_twice=self.images_downloaded_twice + other.images_downloaded_twice,
-            seconds=round(self.seconds + other.seconds, 2),
-        )
+        summed = {name: getattr(self, name) + getattr(other, name) for name in type(self).model_fields}
+        return RunTotals(**{**summed, "seconds": round(summed["seconds"], 2)})
 
 
 class CrawlState(BaseModel):
