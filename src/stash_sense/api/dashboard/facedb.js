@@ -43,11 +43,10 @@ async function undoLink(link) {
   $("db-links-state").textContent = "Splitting the performer and swapping in the new version…";
   try {
     const r = await post("/database/links/unlink", { identity: link.b, confirm: true });
-    $("db-links-state").textContent = `Split ${r.split.join(", ")} off (new version ${r.db_version}).`;
-    const state = $("db-links-state").textContent;
+    // Say it is done only once the list shows the new version.
     await load();
     await loadLinks();
-    $("db-links-state").textContent = `${state} ${$("db-links-state").textContent}`;
+    $("db-links-state").textContent = `Split ${r.split.join(", ")} off (new version ${r.db_version}). ${$("db-links-state").textContent}`;
   } catch (err) { $("db-links-state").textContent = ""; notice(`Could not undo the link: ${err.message}`); }
 }
 
